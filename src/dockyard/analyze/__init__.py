@@ -1,0 +1,1 @@
+"""Image analysis: bytes per layer, wasted bytes, size budgets."""

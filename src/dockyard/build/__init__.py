@@ -1,0 +1,1 @@
+"""Build engine: graph of steps, solver, runc executor, overlay snapshots, exporters."""

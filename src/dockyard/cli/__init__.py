@@ -1,0 +1,11 @@
+"""The command-line interface; the only layer that imports click and rich."""
+
+from dockyard.cli import analyze, build, dockerfile, images, lint, scan
+from dockyard.cli._app import app
+
+__all__ = ["analyze", "app", "build", "dockerfile", "images", "lint", "main", "scan"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="dockyard")

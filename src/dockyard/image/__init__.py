@@ -1,0 +1,1 @@
+"""Image sources and sinks: the Image interface, OCI layouts, OCI and docker archives."""

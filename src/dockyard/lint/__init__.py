@@ -1,0 +1,1 @@
+"""Dockerfile linter: hadolint-compatible rules and dockyard's own DY rules."""

@@ -1,0 +1,1 @@
+"""Pure OCI values: digests, descriptors, platforms, manifests, indexes, configs, references."""

@@ -1,0 +1,1 @@
+"""OCI Distribution client: auth, pull, push, retries, mirrors."""

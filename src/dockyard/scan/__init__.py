@@ -1,0 +1,1 @@
+"""Vulnerability scanning: catalogers, SBOM, OSV database, version matching, gates."""

@@ -1,0 +1,1 @@
+"""The local content-addressed store under $DOCKYARD_HOME: blobs, tags, cache."""

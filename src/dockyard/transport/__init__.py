@@ -1,0 +1,1 @@
+"""skopeo-style transport names (oci:, docker://, docker-archive:, ...) resolved to image sources and sinks."""
