@@ -1,0 +1,242 @@
+"""COPY and ADD file semantics (BuildKit's): sources, wildcards, destinations, ownership, modes."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from dockyard.build._scoped import clean_rel, root_path
+from dockyard.errors import BuildContextError, BuildError
+
+__all__ = ["CopyRequest", "copy_into", "expand_sources", "has_wildcard", "resolve_dest"]
+
+Ignored = Callable[[str], bool]
+"""Is this context-relative path excluded (by .dockerignore)?"""
+
+
+def has_wildcard(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    r"""Go's filepath.Match for one path component: ``*``, ``?``, ``[...]``, ``\\`` escapes."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                raise BuildContextError(f"invalid wildcard pattern {pattern!r}: unterminated [")
+            body = pattern[i + 1 : end]
+            if body.startswith("^"):
+                body = "!" + body[1:]
+            body = body.replace("\\", "\\\\")
+            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def expand_sources(root: Path, source: str, *, ignored: Ignored | None = None) -> list[str]:
+    """Root-relative paths ("" for the root) that ``source`` names, wildcards expanded, sorted.
+
+    A source that leaves the root is a BuildContextError; a literal path that does not
+    exist (or is excluded by .dockerignore) is one too; a wildcard that matches nothing
+    yields nothing, as in BuildKit.
+    """
+    normalized = posixpath.normpath(source) if source else "."
+    if normalized == ".." or normalized.startswith("../"):
+        raise BuildContextError(
+            f"COPY source {source!r} is outside the build context",
+            hint="sources are relative to the context directory; move the file into the context",
+        )
+    rel = clean_rel(source)
+    if not has_wildcard(rel):
+        if ignored is not None and rel and ignored(rel):
+            raise BuildContextError(f"{source!r} not found: it is excluded by .dockerignore")
+        if not os.path.lexists(root_path(root, rel)):
+            raise BuildContextError(f"{source!r} not found in the build context")
+        return [rel]
+    matches = [""]
+    for component in rel.split("/"):
+        nxt: list[str] = []
+        for base in matches:
+            directory = root_path(root, base)
+            if not has_wildcard(component):
+                candidate = posixpath.join(base, component) if base else component
+                if os.path.lexists(root_path(root, candidate)):
+                    nxt.append(candidate)
+                continue
+            regex = _glob_regex(component)
+            try:
+                names = sorted(os.listdir(directory))
+            except (NotADirectoryError, FileNotFoundError):
+                continue
+            nxt.extend(posixpath.join(base, n) if base else n for n in names if regex.fullmatch(n))
+        matches = nxt
+    if ignored is not None:
+        matches = [m for m in matches if not ignored(m)]
+    return sorted(matches)
+
+
+def resolve_dest(dest: str, workdir: str) -> tuple[str, bool]:
+    """The absolute destination and whether it must be a directory (trailing ``/``, ``.``)."""
+    is_dir = dest in ("", ".") or dest.endswith(("/", "/."))
+    absolute = posixpath.normpath(posixpath.join("/", workdir or "/", dest))
+    return absolute, is_dir
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRequest:
+    """One COPY/ADD as evaluated: sources relative to ``src_root``, ``dest`` absolute."""
+
+    sources: tuple[str, ...]
+    dest: str
+    dest_is_dir: bool
+    chown: tuple[int, int] | None = None  # None: keep source owners (context files are root's)
+    chmod: int | None = None
+    context_source: bool = True  # from the build context: owners become 0:0
+
+
+def _owner(st: os.stat_result, req: CopyRequest) -> tuple[int, int]:
+    if req.chown is not None:
+        return req.chown
+    if req.context_source:
+        return (0, 0)
+    return (st.st_uid, st.st_gid)
+
+
+def _mkdir_all(dest_root: Path, path: str, owner: tuple[int, int]) -> Path:
+    """Create ``path`` (absolute, inside the root) and missing parents, 0755, owned by ``owner``."""
+    current = ""
+    for part in [p for p in path.split("/") if p]:
+        current = f"{current}/{part}"
+        host = root_path(dest_root, current)
+        if os.path.lexists(host) and not stat.S_ISDIR(os.stat(host).st_mode):
+            raise BuildError(f"cannot copy to {path}: {current} exists and is not a directory")
+        if not os.path.lexists(host):
+            host.mkdir(mode=0o755)
+            os.chmod(host, 0o755)
+            os.lchown(host, *owner)
+    return root_path(dest_root, path)
+
+
+def _remove(path: Path) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _copy_entry(src: Path, dst: Path, req: CopyRequest, ignored: Ignored | None, rel: str) -> None:
+    st = os.lstat(src)
+    uid, gid = _owner(st, req)
+    mode = req.chmod if req.chmod is not None else stat.S_IMODE(st.st_mode)
+    if stat.S_ISDIR(st.st_mode):
+        if os.path.lexists(dst) and not (os.path.isdir(dst) and not os.path.islink(dst)):
+            _remove(dst)
+        if not os.path.lexists(dst):
+            dst.mkdir()
+        os.lchown(dst, uid, gid)
+        os.chmod(dst, mode)
+        for name in sorted(os.listdir(src)):
+            child_rel = posixpath.join(rel, name) if rel else name
+            if ignored is not None and ignored(child_rel):
+                continue
+            _copy_entry(src / name, dst / name, req, ignored, child_rel)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return
+    if os.path.lexists(dst):
+        _remove(dst)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), dst)
+        os.lchown(dst, uid, gid)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        return
+    if stat.S_ISREG(st.st_mode):
+        shutil.copyfile(src, dst, follow_symlinks=False)
+    else:
+        os.mknod(dst, st.st_mode, st.st_rdev)
+    os.lchown(dst, uid, gid)
+    os.chmod(dst, mode)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def copy_into(
+    src_root: Path, dest_root: Path, req: CopyRequest, *, ignored: Ignored | None = None
+) -> list[str]:
+    """Copy ``req.sources`` from ``src_root`` into ``dest_root`` with BuildKit's rules.
+
+    Directories are copied by content; a file lands on ``dest`` unless ``dest`` is (or
+    must be) a directory; missing parents of the destination are created 0755 with the
+    ``--chown`` owner. Returns the destination paths written.
+    """
+    matches: list[str] = []
+    for source in req.sources:
+        matches.extend(expand_sources(src_root, source, ignored=ignored))
+    created_owner = req.chown or (0, 0)
+    dest_is_dir = req.dest_is_dir or len(req.sources) > 1
+    written: list[str] = []
+    for rel in matches:
+        src = root_path(src_root, rel)  # the named source itself is followed if a symlink
+        if os.path.isdir(src):
+            target = _mkdir_all(dest_root, req.dest, created_owner)
+            for name in sorted(os.listdir(src)):
+                child_rel = posixpath.join(rel, name) if rel else name
+                if ignored is not None and ignored(child_rel):
+                    continue
+                _copy_entry(src / name, target / name, req, ignored, child_rel)
+            written.append(req.dest)
+            continue
+        if not os.path.exists(src):
+            raise BuildContextError(f"{rel!r} is a dangling symlink in the copy source")
+        host_dest = root_path(dest_root, req.dest)
+        if dest_is_dir or (os.path.isdir(host_dest)):
+            parent = _mkdir_all(dest_root, req.dest, created_owner)
+            final = posixpath.join(req.dest, posixpath.basename(rel))
+            host_final = parent / posixpath.basename(rel)
+        else:
+            parent_path = posixpath.dirname(req.dest)
+            _mkdir_all(dest_root, parent_path, created_owner)
+            final = req.dest
+            host_final = root_path(dest_root, req.dest, follow_final=False)
+        _copy_file_followed(src, host_final, req)
+        written.append(final)
+    return written
+
+
+def _copy_file_followed(src: Path, dst: Path, req: CopyRequest) -> None:
+    st = os.stat(src)
+    if os.path.lexists(dst):
+        _remove(dst)
+    shutil.copyfile(src, dst)
+    uid, gid = _owner(st, req)
+    os.lchown(dst, uid, gid)
+    os.chmod(dst, req.chmod if req.chmod is not None else stat.S_IMODE(st.st_mode))
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def walk_files(root: Path) -> Iterator[str]:
+    """Every path below ``root``, relative, sorted (for tests and digests)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            yield os.path.relpath(os.path.join(dirpath, name), root)
