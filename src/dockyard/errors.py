@@ -16,7 +16,8 @@ json, yaml, OSError from the edges) are translated where they enter dockyard, wi
     │   ├── ManifestError             exit 2   malformed manifest, index, config or media type
     │   ├── ArchiveError              exit 2   unsafe or malformed tarball / image layout
     │   ├── BuildContextError         exit 2   context path escapes, bad .dockerignore, missing file
-    │   └── ConfigError               exit 2   bad dockyard.toml / .hadolint.yaml / docker config
+    │   ├── ConfigError               exit 2   bad dockyard.toml / .hadolint.yaml / docker config
+    │   └── InvalidVersionError       exit 2   a package version its ecosystem cannot order
     ├── NotFoundError                 exit 1   an image, tag, blob or stage that does not exist
     ├── IntegrityError                exit 1   content whose digest or size is not what was promised
     ├── StoreError                    exit 1   the local store cannot be read or written
@@ -52,6 +53,7 @@ __all__ = [
     "IntegrityError",
     "InvalidDigestError",
     "InvalidReferenceError",
+    "InvalidVersionError",
     "ManifestError",
     "NotFoundError",
     "NotImplementedYetError",
@@ -159,6 +161,10 @@ class ConfigError(InputError):
     """A configuration file that cannot be read."""
 
 
+class InvalidVersionError(InputError):
+    """A package version that its ecosystem's version scheme cannot parse."""
+
+
 class NotFoundError(DockyardError):
     """An image, tag, blob or stage that does not exist."""
 
@@ -192,7 +198,26 @@ class BuildError(DockyardError):
 
 
 class StepFailedError(BuildError):
-    """A RUN step exited with a non-zero status."""
+    """A RUN step exited with a non-zero status.
+
+    Carries the command, its exit status ``returncode`` (None when it was stopped, e.g.
+    by a timeout) and the last lines of its output, for the build's error report.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: tuple[str, ...] = (),
+        returncode: int | None = None,
+        output_tail: tuple[str, ...] = (),
+        location: str | None = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message, location=location, hint=hint)
+        self.command = command
+        self.returncode = returncode
+        self.output_tail = output_tail
 
 
 class ExecutorUnavailableError(BuildError):

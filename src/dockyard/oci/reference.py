@@ -27,6 +27,7 @@ _REFERENCE = re.compile(
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
 )
 _NAME_TOTAL_LENGTH_MAX = 255
+_IDENTIFIER = re.compile(r"[a-f0-9]{64}")  # Docker refuses a bare image ID as a name
 
 
 def _split_domain(name: str) -> tuple[str, str]:
@@ -61,6 +62,11 @@ class Reference:
             raise InvalidReferenceError("empty image reference")
         if text != text.strip() or any(c.isspace() for c in text):
             raise InvalidReferenceError(f"invalid reference {text!r}: contains whitespace")
+        if _IDENTIFIER.fullmatch(text):
+            raise InvalidReferenceError(
+                f"invalid repository name {text!r}: cannot specify 64-byte hexadecimal strings",
+                hint="that looks like an image ID; use sha256:<hex> for a digest",
+            )
         match = _REFERENCE.fullmatch(text)
         if match is None:
             lowered = text.lower()
@@ -118,11 +124,9 @@ class Reference:
 
     def familiar(self) -> str:
         """The short form Docker shows: ``busybox:1`` rather than ``docker.io/library/busybox:1``."""
-        name = (
-            self.repository
-            if self.registry != DEFAULT_REGISTRY
-            else self.repository.removeprefix("library/")
-        )
+        name = self.repository
+        if self.registry == DEFAULT_REGISTRY and name.count("/") == 1:
+            name = name.removeprefix("library/")  # library/foo/bar stays as is, like Docker
         if self.registry != DEFAULT_REGISTRY:
             name = f"{self.registry}/{name}"
         return name + self._suffix()

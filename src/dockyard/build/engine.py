@@ -1,0 +1,1013 @@
+"""The build solver: plan the stages, run each step (or reuse it from the cache), export the image."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.build import executor
+from dockyard.build.context import BuildContext
+from dockyard.build.copy import CopyRequest, copy_into, resolve_dest
+from dockyard.build.keys import KeyInputs
+from dockyard.build.layer import Compression, write_layer_from_upper
+from dockyard.build.layers import Layer, LayerCache
+from dockyard.build.options import BuildOptions
+from dockyard.build.snapshot import Snapshotter, readonly_view
+from dockyard.build.stage import (
+    DEFAULT_PATH_ENV,
+    StageState,
+    apply_metadata,
+    created_by,
+    join_workdir,
+)
+from dockyard.dockerfile import (
+    AddInstruction,
+    ArgInstruction,
+    BuildPlan,
+    CopyInstruction,
+    Instruction,
+    Mount,
+    RunInstruction,
+    Stage,
+    WorkdirInstruction,
+    arg_value,
+    expand_heredoc,
+    expand_instruction,
+    expand_mount,
+    from_ast,
+    load,
+    parse,
+)
+from dockyard.dockerfile import Platform as DockerfilePlatform
+from dockyard.errors import (
+    BuildContextError,
+    BuildError,
+    DockerfileError,
+    DockyardError,
+    NotImplementedYetError,
+    UsageError,
+)
+from dockyard.image import Image
+from dockyard.image.content import select_platform
+from dockyard.oci import (
+    ContainerConfig,
+    Descriptor,
+    Digest,
+    HistoryEntry,
+    ImageConfig,
+    Manifest,
+    Reference,
+    mediatypes,
+)
+from dockyard.progress import NULL_SINK, Event, EventKind, ProgressSink
+from dockyard.store.store import Store
+from dockyard.transport.transport import TransportOptions, open_source
+
+__all__ = ["BuildResult", "StageResult", "build"]
+
+_DOCKERFILE_LIMIT = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    """A finished stage: its layers, its config (with history) and its filesystem key."""
+
+    index: int
+    name: str | None
+    layers: tuple[Layer, ...]
+    config: ImageConfig
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What ``dockyard build`` produced."""
+
+    image_digest: Digest  # the manifest digest
+    config_digest: Digest  # the image ID, as docker shows it
+    manifest: Manifest
+    config: ImageConfig
+    tags: tuple[str, ...]
+    cache_hits: int
+    cache_misses: int
+    steps: tuple[dict[str, Any], ...] = field(default=())
+
+    def metadata(self) -> dict[str, Any]:
+        """The ``--metadata-file`` document, with buildx's key names."""
+        out: dict[str, Any] = {
+            "containerimage.digest": str(self.image_digest),
+            "containerimage.config.digest": str(self.config_digest),
+            "containerimage.descriptor": self.manifest.descriptor().to_dict(),
+            "dockyard.cache": {
+                "hits": self.cache_hits,
+                "misses": self.cache_misses,
+                "steps": list(self.steps),
+            },
+        }
+        if self.tags:
+            out["image.name"] = ",".join(self.tags)
+        return out
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _rfc3339(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """A resolved base image: its layers (as build layers), config and where blobs come from."""
+
+    layers: tuple[Layer, ...]
+    config: ImageConfig
+    key: str
+    source: Image | None
+
+
+class _StepCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.steps: list[dict[str, Any]] = []
+
+    def add(self, entry: dict[str, Any], *, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
+            self.steps.append(entry)
+
+
+class Builder:
+    """Runs one build: stages in parallel threads, steps bounded by ``jobs``."""
+
+    def __init__(self, options: BuildOptions, progress: ProgressSink) -> None:
+        self.options = options
+        self.progress = progress
+        self.store = Store.open()
+        self.cache = LayerCache(self.store)
+        self.snapshots = Snapshotter(self.store.home / "snapshots")
+        self.jobs = threading.BoundedSemaphore(options.jobs or os.cpu_count() or 2)
+        self.counter = _StepCounter()
+        self._context: BuildContext | None = None
+        self._context_lock = threading.Lock()
+        self._images: dict[str, _Base] = {}
+        self._images_lock = threading.Lock()
+        self.dockerfile_name = str(options.dockerfile) if options.dockerfile else "Dockerfile"
+        args = dict(options.build_args)
+        sde = args.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
+        try:
+            self.source_date_epoch = int(sde) if sde else None
+        except ValueError as exc:
+            raise UsageError(f"SOURCE_DATE_EPOCH={sde!r} is not a number of seconds") from exc
+
+    # -- inputs ------------------------------------------------------------------------------
+    def context(self) -> BuildContext:
+        with self._context_lock:
+            if self._context is None:
+                if self.options.context is None:
+                    raise BuildContextError(
+                        "this build has no context (Dockerfile from stdin)",
+                        hint="pass a context directory to COPY or ADD local files",
+                    )
+                self._context = BuildContext(self.options.context)
+            return self._context
+
+    def _dockerfile_text(self) -> str:
+        if self.options.dockerfile_text is not None:
+            return self.options.dockerfile_text
+        assert self.options.dockerfile is not None
+        try:
+            with self.options.dockerfile.open("rb") as stream:
+                data = stream.read(_DOCKERFILE_LIMIT + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.options.dockerfile}: {exc.strerror}") from exc
+        if len(data) > _DOCKERFILE_LIMIT:
+            raise UsageError(
+                f"{self.options.dockerfile} is larger than 4 MiB; is it really a Dockerfile?"
+            )
+        return data.decode("utf-8", "surrogateescape")
+
+    def plan(self) -> BuildPlan:
+        p = self.options.platform
+        platform = DockerfilePlatform(p.os, p.architecture, p.variant)
+        return load(
+            self._dockerfile_text(),
+            filename=self.dockerfile_name,
+            build_args=self.options.build_args,
+            target=self.options.target,
+            platform=platform,
+        )
+
+    # -- the whole build ----------------------------------------------------------------------
+    def run(self) -> BuildResult:
+        executor_checked = False
+        plan = self.plan()
+        for name in plan.unused_build_args:
+            if name != "SOURCE_DATE_EPOCH":
+                self._warn(f"build-arg {name!r} was not consumed by any instruction")
+        if any(
+            isinstance(i, RunInstruction)
+            for s in plan.reachable
+            for i in plan.stages[s].instructions
+        ):
+            executor.check_executor()
+            executor_checked = True
+        del executor_checked
+        futures: dict[int, Future[StageResult]] = {}
+        with ThreadPoolExecutor(
+            max_workers=max(len(plan.reachable), 1), thread_name_prefix="stage"
+        ) as pool:
+            for index in plan.reachable:
+                futures[index] = pool.submit(self._build_stage, plan, plan.stages[index], futures)
+            try:
+                final = futures[plan.target].result()
+                for future in futures.values():
+                    future.result()
+            except BaseException:
+                for future in futures.values():
+                    future.cancel()
+                raise
+        return self._finish(final)
+
+    def _warn(self, message: str) -> None:
+        self.progress(Event("build", EventKind.WARNING, message))
+
+    # -- base images ------------------------------------------------------------------------
+    def resolve_image(self, name: str) -> _Base:
+        """A base image by name: ``scratch``, a --build-context, or the local store."""
+        with self._images_lock:
+            found = self._images.get(name)
+            if found is not None:
+                return found
+        base = self._load_image(name)
+        with self._images_lock:
+            self._images.setdefault(name, base)
+        return base
+
+    def _load_image(self, name: str) -> _Base:
+        platform = self.options.platform
+        if name == "scratch":
+            config = ImageConfig(
+                architecture=platform.architecture,
+                os=platform.os,
+                variant=platform.variant,
+                config=ContainerConfig(env=(DEFAULT_PATH_ENV,)),
+            )
+            return _Base((), config, "scratch", None)
+        source = self._open_image(name)
+        manifest = source.manifest
+        config = source.config()
+        if len(config.diff_ids) != len(manifest.layers):
+            raise BuildError(
+                f"image {name}: its config lists {len(config.diff_ids)} layers, its manifest {len(manifest.layers)}"
+            )
+        with self.store.writing():
+            for blob in manifest.layers:
+                if not self.store.has_blob(blob.digest):
+                    with source.open_blob(blob) as stream:
+                        self.store.put_blob(stream, blob)
+        layers = tuple(
+            Layer(
+                diff_id,
+                Descriptor(blob.media_type, blob.digest, blob.size),
+                created=h.created,
+                created_by=h.created_by,
+            )
+            for diff_id, blob, h in zip(
+                config.diff_ids, manifest.layers, _layer_history(config), strict=True
+            )
+        )
+        return _Base(layers, config, f"image:{manifest.digest}", source)
+
+    def _open_image(self, name: str) -> Image:
+        """Open a base image: a matching --build-context first, else the store, else its registry."""
+        target = name
+        for ctx in self.options.build_contexts:
+            if ctx.name != name:
+                continue
+            if ctx.kind == "oci-layout":
+                target = f"oci:{ctx.value}"
+            elif ctx.kind == "docker-image":
+                target = ctx.value
+            else:
+                raise NotImplementedYetError(
+                    f"--build-context {ctx.name}={ctx.value}: a directory as an image is not supported yet",
+                    hint="use oci-layout://PATH or docker-image://REF",
+                )
+            break
+        else:
+            try:
+                Reference.parse(name)
+            except DockyardError as exc:
+                raise UsageError(
+                    f"invalid base image name {name!r}: {exc.message}", hint=exc.hint
+                ) from exc
+        with TransportOptions(insecure=self.options.insecure_registries, store=self.store) as opts:
+            return select_platform(open_source(target, options=opts), self.options.platform)
+
+    # -- one stage ------------------------------------------------------------------------------
+    def _build_stage(
+        self, plan: BuildPlan, stage: Stage, futures: dict[int, Future[StageResult]]
+    ) -> StageResult:
+        deps = {dep: futures[dep].result() for dep in sorted(stage.deps)}
+        if stage.base_stage is not None:
+            parent = deps[stage.base_stage]
+            state = StageState(
+                layers=list(parent.layers),
+                config=parent.config.config,
+                image=parent.config,
+                key=parent.key,
+                history=list(parent.config.history),
+            )
+        else:
+            assert stage.base_image is not None
+            base = self.resolve_image(stage.base_image)
+            state = StageState(
+                layers=list(base.layers),
+                config=base.config.config,
+                image=base.config,
+                key=base.key,
+                history=list(base.config.history),
+            )
+        triggers = state.config.on_build
+        if triggers:
+            state.config = dataclasses.replace(state.config, on_build=())
+        runner = _StageRunner(self, plan, stage, state, deps)
+        runner.run_triggers(triggers)
+        runner.run()
+        config = state.image.evolve(
+            architecture=state.image.architecture or self.options.platform.architecture,
+            os=state.image.os or self.options.platform.os,
+            config=state.config,
+            diff_ids=tuple(layer.diff_id for layer in state.layers),
+            history=tuple(state.history),
+            author=state.author or state.image.author,
+        )
+        return StageResult(stage.index, stage.name, tuple(state.layers), config, state.key)
+
+    # -- finishing ------------------------------------------------------------------------------
+    def _finish(self, final: StageResult) -> BuildResult:
+        created = (
+            _rfc3339(self.source_date_epoch)
+            if self.source_date_epoch is not None
+            else _latest(final)
+        )
+        config = final.config.evolve(created=created)
+        if self.source_date_epoch is not None:
+            config = config.evolve(
+                history=tuple(dataclasses.replace(h, created=created) for h in config.history),
+                created=created,
+            )
+        config_bytes = config.to_json()
+        with self.store.writing():
+            config_desc = self.store.put_bytes(config_bytes, mediatypes.OCI_CONFIG)
+            layers = [layer.blob for layer in final.layers]
+            manifest = Manifest.build(
+                Descriptor(mediatypes.OCI_CONFIG, config_desc.digest, config_desc.size), layers
+            )
+            self.store.put_bytes(manifest.raw, mediatypes.OCI_MANIFEST)
+            self.store.set_root(f"build-{config_desc.digest.hex[:16]}", [manifest.digest])
+        from dockyard.build.export import export
+
+        export(self, manifest, config, final)
+        return BuildResult(
+            image_digest=manifest.digest,
+            config_digest=config_desc.digest,
+            manifest=manifest,
+            config=config,
+            tags=self.options.tags,
+            cache_hits=self.counter.hits,
+            cache_misses=self.counter.misses,
+            steps=tuple(self.counter.steps),
+        )
+
+
+def _layer_history(config: ImageConfig) -> list[HistoryEntry]:
+    """History entries that made layers, aligned with the layers (padded when missing)."""
+    entries = [h for h in config.history if not h.empty_layer]
+    missing = len(config.diff_ids) - len(entries)
+    return entries[: len(config.diff_ids)] + [HistoryEntry()] * max(missing, 0)
+
+
+def _latest(final: StageResult) -> str:
+    stamps = [layer.created for layer in final.layers if layer.created]
+    return max(stamps) if stamps else _now()
+
+
+class _StageRunner:
+    """Evaluates one stage's instructions in order on its state."""
+
+    def __init__(
+        self,
+        builder: Builder,
+        plan: BuildPlan,
+        stage: Stage,
+        state: StageState,
+        deps: dict[int, StageResult],
+    ) -> None:
+        self.b = builder
+        self.plan = plan
+        self.stage = stage
+        self.state = state
+        self.deps = deps
+        self.escape = plan.dockerfile.escape_token
+        self.global_args = dict(plan.global_args)
+        self.position = 0
+        self.total = len(stage.instructions)
+
+    # -- driving ---------------------------------------------------------------------------------
+    def run_triggers(self, triggers: Sequence[str]) -> None:
+        for trigger in triggers:
+            try:
+                _, stages = from_ast(parse(f"FROM scratch\n{trigger}\n", filename="ONBUILD"))
+            except DockerfileError as exc:
+                raise BuildError(
+                    f"invalid ONBUILD trigger {trigger!r} in the base image: {exc.message}"
+                ) from exc
+            for instr in stages[0].instructions:
+                self.execute(instr, label=f"ONBUILD {trigger}")
+
+    def run(self) -> None:
+        for position, instr in enumerate(self.stage.instructions, start=1):
+            self.position = position
+            self.execute(instr)
+
+    def _title(self, instr: Instruction) -> str:
+        name = self.stage.display_name
+        return f"[{name} {self.position}/{self.total}] {instr.original.strip()}"
+
+    def execute(self, instr: Instruction, *, label: str | None = None) -> None:
+        state = self.state
+        if isinstance(instr, ArgInstruction):
+            expanded = expand_instruction(instr, state.expansion_env(), escape_token=self.escape)
+            assert isinstance(expanded, ArgInstruction)
+            for pair in expanded.pairs:
+                value = arg_value(
+                    pair, build_args=self.plan.build_args, global_args=self.global_args
+                )
+                if value is not None:
+                    state.args[pair.key] = value
+                else:
+                    state.args.pop(pair.key, None)
+            return
+        expanded = expand_instruction(instr, state.expansion_env(), escape_token=self.escape)
+        if isinstance(expanded, WorkdirInstruction):
+            path = join_workdir(state.workdir(), expanded.path)
+            state.config = dataclasses.replace(state.config, working_dir=path)
+            self._workdir(expanded, path, label)
+            return
+        if apply_metadata(state, expanded):
+            state.history.append(
+                HistoryEntry(
+                    created=_now(),
+                    created_by=created_by(expanded),
+                    comment="buildkit.dockerfile.v0",
+                    empty_layer=True,
+                )
+            )
+            return
+        if isinstance(expanded, RunInstruction):
+            self._run(expanded, label)
+        elif isinstance(expanded, CopyInstruction | AddInstruction):
+            self._copy(expanded, label)
+        else:  # pragma: no cover - every instruction kind is handled above
+            raise BuildError(f"unsupported instruction {type(instr).keyword}")
+
+    # -- layer steps -----------------------------------------------------------------------------
+    def _step(
+        self,
+        instr: Instruction,
+        inputs: KeyInputs,
+        action: Callable[[Path], None],
+        *,
+        history: str,
+        label: str | None,
+    ) -> None:
+        """Reuse the step from the cache, or run ``action`` on a snapshot and keep its layer."""
+        b = self.b
+        task = f"{self.stage.display_name}/{self.position}/{instr.location.start_line}"
+        title = label or self._title(instr)
+        b.progress(Event(task, EventKind.START, title))
+        identity = f"{b.options.context}\0{b.dockerfile_name}\0{self.stage.display_name}\0{self.position}\0{label or ''}"
+        previous = b.cache.remember(identity, inputs)
+        key = inputs.key
+        hit = None if b.options.no_cache else b.cache.lookup(key)
+        entry: dict[str, Any] = {"step": title, "key": key, "cached": hit is not None}
+        if hit is not None:
+            b.counter.add(entry, hit=True)
+            b.progress(Event(task, EventKind.CACHED, "HIT" if b.options.explain_cache else ""))
+            layer = hit.layer
+        else:
+            reason = self._explain(inputs, previous)
+            entry["reason"] = reason
+            if b.options.explain_cache:
+                b.progress(Event(task, EventKind.LOG, f"cache MISS: {reason}"))
+            layer = self._execute(task, inputs, action, history)
+            b.counter.add(entry, hit=False)
+            b.progress(Event(task, EventKind.DONE))
+        state = self.state
+        state.key = key
+        if layer is not None:
+            state.layers.append(layer)
+        state.history.append(
+            HistoryEntry(
+                created=layer.created if layer is not None else _now(),
+                created_by=history,
+                comment="buildkit.dockerfile.v0",
+                empty_layer=layer is None,
+            )
+        )
+
+    def _explain(self, inputs: KeyInputs, previous: KeyInputs | None) -> str:
+        if self.b.options.no_cache:
+            return "--no-cache"
+        if previous is None:
+            return "no earlier build of this step"
+        diff = inputs.first_difference(previous)
+        if diff is None:
+            return "the cached result was removed (pruned)"
+        return diff.describe()
+
+    def _execute(
+        self, task: str, inputs: KeyInputs, action: Callable[[Path], None], history: str
+    ) -> Layer | None:
+        b = self.b
+        lowers = [b.cache.ensure_extracted(layer) for layer in self.state.layers]
+        tmp_out = b.store.home / "tmp"
+        with b.jobs, b.snapshots.mount(lowers) as snap:
+            action(snap.merged)
+            blob = write_layer_from_upper(
+                snap.upper,
+                lowers,
+                tmp_out,
+                compression=Compression.GZIP,
+                source_date_epoch=b.source_date_epoch,
+            )
+            try:
+                if blob.entries == 0:
+                    layer = None
+                else:
+                    descriptor = Descriptor(blob.media_type, Digest.parse(blob.digest), blob.size)
+                    with b.store.writing(), blob.path.open("rb") as stream:
+                        b.store.put_blob(stream, descriptor)
+                    diff_id = Digest.parse(blob.diff_id)
+                    if not b.cache.layer_dir(diff_id).exists():
+                        snap.keep_upper(b.cache.layer_dir(diff_id))
+                    layer = Layer(diff_id, descriptor, created=_now(), created_by=history)
+            finally:
+                blob.path.unlink(missing_ok=True)
+        b.cache.record(inputs, layer)
+        del task
+        return layer
+
+    def _layer_inputs(self) -> list[tuple[str, Any]]:
+        """Inputs every layer step shares: what changes the bytes of any layer."""
+        out: list[tuple[str, Any]] = [
+            ("platform", str(self.b.options.platform)),
+            ("compression", "gzip"),
+        ]
+        if self.b.source_date_epoch is not None:
+            out.append(("source-date-epoch", str(self.b.source_date_epoch)))
+        return out
+
+    # -- WORKDIR -------------------------------------------------------------------------------------
+    def _workdir(self, instr: WorkdirInstruction, path: str, label: str | None) -> None:
+        user = self.state.config.user
+
+        def mkdir(root: Path) -> None:
+            from dockyard.build._scoped import root_path
+
+            if root_path(root, path).exists():
+                return
+            owner = self._resolve_owner(root, user) if user else (0, 0)
+            current = ""
+            for part in [p for p in path.split("/") if p]:
+                current = f"{current}/{part}"
+                host = root_path(root, current)
+                if not host.exists():
+                    host.mkdir(mode=0o755)
+                    host.chmod(0o755)
+                    os.lchown(host, *owner)
+
+        inputs = KeyInputs.of(
+            "workdir", self.state.key, [("path", path), ("user", user), *self._layer_inputs()]
+        )
+        self._step(instr, inputs, mkdir, history=f"WORKDIR {path}", label=label)
+
+    def _resolve_owner(self, root: Path, spec: str) -> tuple[int, int]:
+        from dockyard.build._scoped import root_path
+
+        def read(path: str) -> str | None:
+            try:
+                return root_path(root, path).read_text(errors="replace")
+            except OSError:
+                return None
+
+        user = executor.resolve_user(spec, read("/etc/passwd"), read("/etc/group"))
+        return user.uid, user.gid
+
+    # -- RUN -----------------------------------------------------------------------------------------
+    def _run(self, instr: RunInstruction, label: str | None) -> None:
+        state = self.state
+        argv = self._run_argv(instr)
+        env = state.run_env()
+        network = instr.network or self.b.options.network
+        mounts = [
+            expand_mount(m, state.expansion_env(), escape_token=self.escape) for m in instr.mounts
+        ]
+        mount_inputs = [self._mount_identity(m) for m in mounts]
+        inputs = KeyInputs.of(
+            "run",
+            state.key,
+            [
+                ("command", list(argv)),
+                ("env", list(env)),
+                ("user", state.config.user),
+                ("workdir", state.workdir()),
+                ("network", network),
+                ("mounts", mount_inputs),
+                *self._layer_inputs(),
+            ],
+        )
+        task_lines: list[str] = []
+
+        def action(root: Path) -> None:
+            with contextlib.ExitStack() as stack:
+                run_mounts = [self._mount(stack, m, root) for m in mounts]
+                spec = executor.RunSpec(
+                    rootfs=root,
+                    args=argv,
+                    env=env,
+                    cwd=state.workdir(),
+                    user=state.config.user,
+                    network=executor.NetworkMode.HOST
+                    if network == "host"
+                    else executor.NetworkMode.NONE,
+                    mounts=tuple(m for m in run_mounts if m is not None),
+                )
+                task = f"{self.stage.display_name}/{self.position}/{instr.location.start_line}"
+
+                def output(_stream: str, line: str) -> None:
+                    task_lines.append(line)
+                    self.b.progress(Event(task, EventKind.LOG, line))
+
+                executor.run(spec, output)
+
+        history = created_by(instr, command=argv)
+        self._step(instr, inputs, action, history=history, label=label)
+
+    def _run_argv(self, instr: RunInstruction) -> tuple[str, ...]:
+        state = self.state
+        if not instr.prepend_shell:
+            return instr.command
+        command = " ".join(instr.command)
+        if instr.heredocs:
+            first = instr.heredocs[0]
+            if (
+                len(instr.heredocs) == 1
+                and command.strip().startswith("<<")
+                and command.strip().lstrip("<-").strip("'\"") == first.name
+            ):
+                script = first.data
+                if script.startswith("#!"):
+                    interpreter = script.splitlines()[0][2:].strip().split()
+                    return (*interpreter, "-c", script) if interpreter else (*state.shell, script)
+                return (*state.shell, script)
+            body = command
+            for doc in instr.heredocs:
+                body += "\n" + doc.content + doc.name
+            return (*state.shell, body)
+        return (*state.shell, command)
+
+    def _mount_identity(self, mount: Mount) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": mount.type, "target": mount.target}
+        if mount.type == "bind":
+            out["readonly"] = bool(mount.readonly)
+            out["source"] = mount.source
+            if mount.from_:
+                out["from"] = self._source_key(mount.from_)
+            else:
+                out["content"] = self.b.context().select([mount.source or "."]).digest
+        elif mount.type == "cache":
+            out.update(id=mount.id or mount.target, sharing=mount.sharing or "shared")
+        elif mount.type == "secret":
+            out.update(id=mount.id or posixpath.basename(mount.target), env=mount.env or "")
+        elif mount.type == "tmpfs":
+            out["size"] = mount.size
+        else:
+            raise NotImplementedYetError(f"RUN --mount=type={mount.type} is not supported yet")
+        return out
+
+    def _mount(
+        self, stack: contextlib.ExitStack, mount: Mount, root: Path
+    ) -> executor.Mount | None:
+        b = self.b
+        if mount.type == "bind":
+            if mount.from_:
+                source_root = stack.enter_context(self._source_view(mount.from_))
+            else:
+                source_root = b.context().root
+            from dockyard.build._scoped import root_path
+
+            host = root_path(source_root, mount.source or ".") if source_root is not None else None
+            if host is None or not os.path.lexists(host):
+                raise BuildContextError(f"RUN --mount source {mount.source!r} not found")
+            if not mount.readonly and mount.readonly is not None and _rw(mount):
+                scratch = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(dir=b.store.home / "tmp"))
+                )
+                copy = scratch / "src"
+                if host.is_dir():
+                    shutil.copytree(host, copy, symlinks=True)
+                else:
+                    shutil.copy2(host, copy)
+                host = copy
+            return executor.BindMount(host, mount.target, readonly=not _rw(mount))
+        if mount.type == "cache":
+            cache_id = (mount.id or mount.target).replace("/", "_")
+            directory = b.store.home / "cache" / "mounts" / Digest.of(cache_id.encode()).hex[:32]
+            if not directory.exists():
+                directory.mkdir(parents=True, exist_ok=True)
+                directory.chmod(mount.mode if mount.mode is not None else 0o755)
+                os.chown(directory, mount.uid or 0, mount.gid or 0)
+            if (mount.sharing or "shared") == "locked":
+                lock = stack.enter_context(_flocked(directory.with_suffix(".lock")))
+                del lock
+            elif mount.sharing == "private":
+                directory = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(dir=b.store.home / "tmp"))
+                )
+            return executor.BindMount(directory, mount.target, readonly=False)
+        if mount.type == "tmpfs":
+            return executor.TmpfsMount(mount.target, mount.size or None)
+        if mount.type == "secret":
+            secret_id = mount.id or posixpath.basename(mount.target)
+            data = self._secret(secret_id)
+            if data is None:
+                if mount.required:
+                    raise BuildError(
+                        f"secret {secret_id!r} is required but was not given",
+                        hint=f"pass --secret id={secret_id},src=FILE",
+                    )
+                return None
+            if mount.env:
+                raise NotImplementedYetError("RUN --mount=type=secret,env= is not supported yet")
+            target = mount.target or f"/run/secrets/{secret_id}"
+            return executor.SecretMount(
+                target,
+                data,
+                mode=mount.mode if mount.mode is not None else 0o400,
+                uid=mount.uid or 0,
+                gid=mount.gid or 0,
+            )
+        del root
+        raise NotImplementedYetError(f"RUN --mount=type={mount.type} is not supported yet")
+
+    def _secret(self, secret_id: str) -> bytes | None:
+        for spec in self.b.options.secrets:
+            if spec.id != secret_id:
+                continue
+            if spec.src:
+                try:
+                    return Path(spec.src).expanduser().read_bytes()
+                except OSError as exc:
+                    raise UsageError(
+                        f"cannot read secret {secret_id!r} from {spec.src}: {exc.strerror}"
+                    ) from exc
+            value = os.environ.get(spec.env)
+            return None if value is None else value.encode()
+        return None
+
+    # -- COPY / ADD ---------------------------------------------------------------------------------
+    def _source_key(self, ref: str) -> str:
+        index = self._stage_index(ref)
+        if index is not None:
+            return self.deps[index].key
+        return self.b.resolve_image(ref).key
+
+    def _stage_index(self, ref: str) -> int | None:
+        if ref.isdigit():
+            index = int(ref)
+            return index if index in self.deps else None
+        for index, result in self.deps.items():
+            if result.name is not None and result.name == ref.lower():
+                return index
+        return None
+
+    @contextlib.contextmanager
+    def _source_view(self, ref: str) -> Iterator[Path | None]:
+        """A read-only view of another stage's or image's filesystem."""
+        index = self._stage_index(ref)
+        if index is not None:
+            layers: Sequence[Layer] = self.deps[index].layers
+        else:
+            layers = self.b.resolve_image(ref).layers
+        dirs = [self.b.cache.ensure_extracted(layer) for layer in layers]
+        if not dirs:
+            empty = Path(tempfile.mkdtemp(dir=self.b.store.home / "tmp"))
+            try:
+                yield empty
+            finally:
+                shutil.rmtree(empty, ignore_errors=True)
+            return
+        with readonly_view(dirs, self.b.snapshots.root) as view:
+            yield view
+
+    def _copy(self, instr: CopyInstruction | AddInstruction, label: str | None) -> None:
+        state = self.state
+        keyword = type(instr).keyword
+        from_ref = instr.from_ if isinstance(instr, CopyInstruction) else None
+        dest, dest_is_dir = resolve_dest(instr.dest, state.workdir())
+        if len(instr.sources) + len(instr.contents) > 1 and not (
+            instr.dest.endswith("/") or dest_is_dir
+        ):
+            raise DockerfileError(
+                f"when using {keyword} with more than one source file, the destination must be a directory and end with a /",
+                file=instr.location.file,
+                line=instr.location.start_line,
+                source_line=instr.original,
+            )
+        if isinstance(instr, AddInstruction) and any("://" in s for s in instr.sources):
+            raise NotImplementedYetError(
+                "ADD of a URL is not supported yet", hint="download it in a RUN step or COPY it"
+            )
+        chmod = _parse_chmod(instr.chmod, instr) if instr.chmod else None
+        contents = [(c.path, expand_heredoc(c, state.expansion_env())) for c in instr.contents]
+        if from_ref:
+            source_identity = {"from": self._source_key(from_ref), "paths": list(instr.sources)}
+        elif instr.sources:
+            selection = self.b.context().select(
+                instr.sources, excludes=instr.excludes, allow_empty_wildcard=True
+            )
+            source_identity = {"context": selection.digest}
+        else:
+            source_identity = {}
+        inputs = KeyInputs.of(
+            keyword.lower(),
+            state.key,
+            [
+                ("sources", source_identity),
+                ("inline", [[p, Digest.of(d.encode()).hex] for p, d in contents]),
+                ("dest", instr.dest),
+                ("workdir", state.workdir()),
+                ("chown", instr.chown or ""),
+                ("chmod", instr.chmod or ""),
+                ("excludes", list(instr.excludes)),
+                ("parents", bool(getattr(instr, "parents", False))),
+                *self._layer_inputs(),
+            ],
+        )
+
+        def action(root: Path) -> None:
+            owner = self._resolve_owner(root, instr.chown) if instr.chown else None
+            request = CopyRequest(
+                sources=instr.sources,
+                dest=dest,
+                dest_is_dir=dest_is_dir or len(instr.sources) + len(contents) > 1,
+                chown=owner,
+                chmod=chmod,
+                context_source=from_ref is None,
+            )
+            if contents:
+                self._write_contents(root, contents, dest, request)
+            if not instr.sources:
+                return
+            if from_ref:
+                with self._source_view(from_ref) as view:
+                    assert view is not None
+                    copy_into(view, root, request)
+            else:
+                context = self.b.context()
+                excluded = _excluder(instr.excludes)
+
+                def ignored(rel: str) -> bool:
+                    return context.is_ignored(rel) or excluded(rel)
+
+                if isinstance(instr, AddInstruction):
+                    self._add_local(context.root, root, request, ignored)
+                else:
+                    copy_into(context.root, root, request, ignored=ignored)
+
+        history = created_by(instr)
+        self._step(instr, inputs, action, history=history, label=label)
+
+    def _write_contents(
+        self, root: Path, contents: list[tuple[str, str]], dest: str, request: CopyRequest
+    ) -> None:
+        from dockyard.build._scoped import root_path
+
+        owner = request.chown or (0, 0)
+        for name, data in contents:
+            target = posixpath.join(dest, name) if request.dest_is_dir else dest
+            parent = root_path(root, posixpath.dirname(target))
+            parent.mkdir(parents=True, exist_ok=True)
+            host = root_path(root, target)
+            host.write_text(data)
+            os.lchown(host, *owner)
+            host.chmod(request.chmod if request.chmod is not None else 0o644)
+
+    def _add_local(
+        self, context_root: Path, root: Path, request: CopyRequest, ignored: Callable[[str], bool]
+    ) -> None:
+        """ADD: like COPY, but local tar archives are extracted into the destination."""
+        from dockyard.build._scoped import root_path
+        from dockyard.build.copy import expand_sources
+        from dockyard.image.tarsafe import extract
+
+        plain: list[str] = []
+        for source in request.sources:
+            for rel in expand_sources(context_root, source, ignored=ignored):
+                host = root_path(context_root, rel)
+                if host.is_file() and _is_archive(host):
+                    target = root_path(root, request.dest)
+                    target.mkdir(parents=True, exist_ok=True)
+                    with tarfile.open(host, "r:*") as tar:
+                        extract(tar, target, where=str(host))
+                else:
+                    plain.append(rel)
+        if plain:
+            copy_into(
+                context_root,
+                root,
+                dataclasses.replace(request, sources=tuple(plain)),
+                ignored=ignored,
+            )
+
+
+def _rw(mount: Mount) -> bool:
+    return not mount.readonly
+
+
+def _parse_chmod(text: str, instr: Instruction) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise DockerfileError(
+            f"invalid --chmod={text}: only octal modes are supported",
+            file=instr.location.file,
+            line=instr.location.start_line,
+            source_line=instr.original,
+        ) from None
+    if value > 0o7777:
+        raise DockerfileError(
+            f"invalid --chmod={text}: out of range",
+            file=instr.location.file,
+            line=instr.location.start_line,
+        )
+    return value
+
+
+def _excluder(patterns: Sequence[str]) -> Callable[[str], bool]:
+    if not patterns:
+        return lambda _rel: False
+    from dockyard.build.dockerignore import PatternMatcher
+
+    matcher = PatternMatcher(list(patterns))
+    return lambda rel: bool(rel) and matcher.matches(rel)
+
+
+def _is_archive(path: Path) -> bool:
+    with path.open("rb") as stream:
+        head = stream.read(262)
+    if (
+        head[:2] == b"\x1f\x8b"
+        or head[:3] == b"BZh"
+        or head[:6] == b"\xfd7zXZ\x00"
+        or head[:4] == b"\x28\xb5\x2f\xfd"
+    ):
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+@contextlib.contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def build(options: BuildOptions, *, progress: ProgressSink = NULL_SINK) -> BuildResult:
+    """Build what ``options`` asks for and write it to every requested output."""
+    return Builder(options, progress).run()

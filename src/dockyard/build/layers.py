@@ -1,0 +1,175 @@
+"""Layers the builder works with: extracted layer directories and the step cache records."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockyard.build.keys import KeyInputs
+from dockyard.build.snapshot import extract_layer
+from dockyard.errors import InvalidDigestError, ManifestError, StoreError
+from dockyard.image import Image
+from dockyard.oci import Descriptor, Digest
+from dockyard.store.store import Store
+
+__all__ = ["CachedStep", "Layer", "LayerCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer of a stage: its blob in the store and its uncompressed digest."""
+
+    diff_id: Digest
+    blob: Descriptor
+    created: str = ""  # RFC 3339, when the step that made it first ran
+    created_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedStep:
+    """What a finished step left behind, found by its cache key."""
+
+    key: str
+    inputs: KeyInputs
+    layer: Layer | None  # None: the step changed nothing on disk
+
+
+class LayerCache:
+    """Layer directories (``layers/<diff_id hex>``) and step records (``cache/steps``).
+
+    A layer directory is a layer's tree in overlayfs format, extracted once and shared
+    by every build on the machine; it appears by rename, so readers never see half of
+    one. Step records map a cache key to the layer it produced and the inputs it had
+    (kept for ``--explain-cache``).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.home = store.home
+        self.layers_dir = self.home / "layers"
+        self.steps_dir = self.home / "cache" / "steps"
+        self.explain_dir = self.home / "cache" / "last"
+        for path in (self.layers_dir, self.steps_dir, self.explain_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- layer directories -----------------------------------------------------------------
+    def layer_dir(self, diff_id: Digest) -> Path:
+        return self.layers_dir / diff_id.hex
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def ensure_extracted(self, layer: Layer, source: Image | None = None) -> Path:
+        """The layer's directory, extracting its blob (from the store or ``source``) if needed."""
+        target = self.layer_dir(layer.diff_id)
+        if target.is_dir():
+            return target
+        with self._lock(layer.diff_id.hex):
+            if target.is_dir():
+                return target
+            tmp = self.layers_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+            try:
+                if self.store.has_blob(layer.blob.digest):
+                    stream = self.store.open_blob(layer.blob.digest)
+                elif source is not None:
+                    stream = source.open_blob(layer.blob)
+                else:
+                    raise StoreError(
+                        f"layer {layer.blob.digest} is neither in the store nor in its image"
+                    )
+                with stream:
+                    extract_layer(stream, tmp)
+                try:
+                    tmp.rename(target)
+                except OSError:
+                    if not target.is_dir():
+                        raise
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    def adopt(self, diff_id: Digest, upper: Path) -> Path:
+        """Make a finished overlay upper directory the layer directory of ``diff_id``."""
+        target = self.layer_dir(diff_id)
+        if not target.exists():
+            with contextlib.suppress(OSError):
+                upper.rename(target)
+        return target
+
+    # -- step records ----------------------------------------------------------------------
+    def _record_path(self, key: str) -> Path:
+        return self.steps_dir / key.partition(":")[2]
+
+    def lookup(self, key: str) -> CachedStep | None:
+        """The record of a step with this key, if its layer blob is still in the store."""
+        try:
+            data = json.loads(self._record_path(key).read_bytes())
+            inputs = KeyInputs.from_dict(data["inputs"])
+            layer = _layer_from(data.get("layer"))
+        except (OSError, ValueError, KeyError, TypeError, ManifestError, InvalidDigestError):
+            return None
+        if layer is not None and not self.store.has_blob(layer.blob.digest):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(self._record_path(key))  # last use, for pruning
+        return CachedStep(key, inputs, layer)
+
+    def record(self, inputs: KeyInputs, layer: Layer | None) -> CachedStep:
+        key = inputs.key
+        data: dict[str, Any] = {
+            "inputs": inputs.to_dict(),
+            "layer": _layer_to(layer),
+            "recorded": time.time(),
+        }
+        _atomic_json(self._record_path(key), data)
+        return CachedStep(key, inputs, layer)
+
+    def remember(self, identity: str, inputs: KeyInputs) -> KeyInputs | None:
+        """Store the inputs of the step at ``identity``; return what the previous build had."""
+        path = self.explain_dir / Digest.of(identity.encode()).hex
+        previous = None
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            previous = KeyInputs.from_dict(json.loads(path.read_bytes()))
+        if previous != inputs:
+            _atomic_json(path, inputs.to_dict())
+        return previous
+
+
+def _layer_to(layer: Layer | None) -> dict[str, Any] | None:
+    if layer is None:
+        return None
+    return {
+        "diff_id": str(layer.diff_id),
+        "blob": layer.blob.to_dict(),
+        "created": layer.created,
+        "created_by": layer.created_by,
+    }
+
+
+def _layer_from(data: Any) -> Layer | None:
+    if data is None:
+        return None
+    return Layer(
+        diff_id=Digest.parse(data["diff_id"]),
+        blob=Descriptor.from_dict(data["blob"]),
+        created=str(data.get("created", "")),
+        created_by=str(data.get("created_by", "")),
+    )
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    tmp.replace(path)
