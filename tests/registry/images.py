@@ -92,7 +92,5 @@ def random_image(layer_sizes: list[int], *, arch: str = "amd64") -> MemoryImage:
     ).encode()
     config_digest = Digest.of(config)
     blobs[config_digest] = config
-    manifest = Manifest.build(
-        Descriptor(mediatypes.OCI_CONFIG, config_digest, len(config)), layers
-    )
+    manifest = Manifest.build(Descriptor(mediatypes.OCI_CONFIG, config_digest, len(config)), layers)
     return MemoryImage(manifest, blobs)

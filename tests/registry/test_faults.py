@@ -103,9 +103,7 @@ def test_persistent_5xx_fails_with_a_clear_error_after_bounded_tries(
     assert fault_proxy.count(kind="respond") == 3
 
 
-def test_stall_beyond_the_timeout_is_retried(
-    fault_proxy: FaultProxy, registry: Registry
-) -> None:
+def test_stall_beyond_the_timeout_is_retried(fault_proxy: FaultProxy, registry: Registry) -> None:
     image = random_image([20_000])
     with RegistryClient(retry=FAST_RETRY, use_docker_config=False, timeout=0.5) as client:
         RegistrySink(client, via(fault_proxy, "faults/stall:1")).write(image)
@@ -120,8 +118,14 @@ def test_stall_in_the_middle_of_a_blob_resumes(fault_proxy: FaultProxy) -> None:
     with RegistryClient(retry=FAST_RETRY, use_docker_config=False, timeout=0.5) as client:
         RegistrySink(client, via(fault_proxy, "faults/midstall:1")).write(image)
         fault_proxy.add(
-            Fault("stall", path=f"/blobs/{layer.digest}", method="GET", after=150_000,
-                  seconds=1.5, times=1)
+            Fault(
+                "stall",
+                path=f"/blobs/{layer.digest}",
+                method="GET",
+                after=150_000,
+                seconds=1.5,
+                times=1,
+            )
         )
         pull_all(client, via(fault_proxy, "faults/midstall:1"), image)
     # the second GET asks for a Range
@@ -134,8 +138,9 @@ def test_truncated_blob_body_resumes_and_verifies(
     image = random_image([300_000])
     layer = image.layers[0]
     RegistrySink(proxied, via(fault_proxy, "faults/trunc:1")).write(image)
-    fault_proxy.add(Fault("truncate", path=f"/blobs/{layer.digest}", method="GET",
-                          after=123_457, times=2))
+    fault_proxy.add(
+        Fault("truncate", path=f"/blobs/{layer.digest}", method="GET", after=123_457, times=2)
+    )
     pull_all(proxied, via(fault_proxy, "faults/trunc:1"), image)
     assert fault_proxy.count(path=f"/blobs/{layer.digest}", kind="truncate") == 2
 
@@ -145,8 +150,7 @@ def test_truncated_blob_without_retries_is_an_error_not_data(fault_proxy: FaultP
     layer = image.layers[0]
     with RegistryClient(retry=RetryPolicy.none(), use_docker_config=False) as client:
         RegistrySink(client, via(fault_proxy, "faults/trunc-none:1")).write(image)
-        fault_proxy.add(Fault("truncate", path=f"/blobs/{layer.digest}", method="GET",
-                              after=1000))
+        fault_proxy.add(Fault("truncate", path=f"/blobs/{layer.digest}", method="GET", after=1000))
         with pytest.raises(RegistryUnavailableError, match="at byte 1000 of 300000"):
             client.get_blob(via(fault_proxy, "faults/trunc-none:1"), layer)
 
@@ -201,9 +205,7 @@ def test_chunked_upload_resumes_after_dropped_patches(
     fault_proxy: FaultProxy, registry: Registry
 ) -> None:
     image = random_image([500_000])
-    with RegistryClient(
-        retry=FAST_RETRY, use_docker_config=False, chunk_size=64 * 1024
-    ) as client:
+    with RegistryClient(retry=FAST_RETRY, use_docker_config=False, chunk_size=64 * 1024) as client:
         fault_proxy.add(Fault("drop", method="PATCH", every=3))
         fault_proxy.add(Fault("respond", status=503, method="PATCH", every=4))
         RegistrySink(client, via(fault_proxy, "faults/chunks:1")).write(image)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +12,13 @@ import pytest
 
 from dockyard.scan.db import import_sources
 
-GO_RECORDS = ["GO-2023-1840.json", "GO-2023-1751.json", "GO-2022-0617.json", "GO-2024-2442.json"]
+GO_RECORDS = [
+    "GO-2023-1840.json",
+    "GO-2023-1751.json",
+    "GO-2022-0617.json",
+    "GO-2024-2442.json",
+    "GO-2021-0113.json",  # golang.org/x/text < 0.3.7, CVE-2021-38561
+]
 BUILT = datetime(2026, 8, 21, tzinfo=UTC)
 
 
@@ -139,3 +147,59 @@ def alpine_rootfs(tmp_path: Path) -> Path:
     )
     write(root / "lib/apk/db/installed", APK_INSTALLED)
     return root
+
+
+GO_MAIN = """\
+package main
+
+import (
+	"example.com/lib"
+	"golang.org/x/text/language"
+)
+
+func main() { println(language.Parse(lib.Name())) }
+"""
+
+
+@pytest.fixture(scope="session")
+def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real Go program built with modules, offline: golang.org/x/text v0.3.6 vendored
+    (its version recorded in the build info) and example.com/lib v1.2.3 replaced by a
+    local directory (recorded as ``=> ./lib (devel)``)."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("go is not installed: scripts/setup apt-installs golang-go")
+    work = tmp_path_factory.mktemp("gomod")
+    src = work / "hello"
+    write(
+        src / "go.mod",
+        "module example.com/hello\n\ngo 1.19\n\nrequire (\n\tgolang.org/x/text v0.3.6\n"
+        "\texample.com/lib v1.2.3\n)\n\nreplace example.com/lib => ./lib\n",
+    )
+    lib = 'package lib\n\nfunc Name() string { return "lib" }\n'
+    write(src / "lib/go.mod", "module example.com/lib\n\ngo 1.19\n")
+    write(src / "lib/lib.go", lib)
+    write(src / "vendor/example.com/lib/lib.go", lib)
+    write(
+        src / "vendor/golang.org/x/text/language/language.go",
+        "package language\n\nfunc Parse(s string) string { return s }\n",
+    )
+    write(
+        src / "vendor/modules.txt",
+        "# example.com/lib v1.2.3 => ./lib\n## explicit; go 1.19\nexample.com/lib\n"
+        "# golang.org/x/text v0.3.6\n## explicit\ngolang.org/x/text/language\n"
+        "# example.com/lib => ./lib\n",
+    )
+    write(src / "main.go", GO_MAIN)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "GOFLAGS": "-mod=vendor",
+        "GOPROXY": "off",
+        "GOCACHE": str(work / "cache"),
+        "GOPATH": str(work / "gopath"),
+        "CGO_ENABLED": "0",
+    }
+    out = work / "hello-bin"
+    subprocess.run([go, "build", "-o", str(out), "."], cwd=src, env=env, check=True)
+    return out

@@ -202,9 +202,7 @@ Store.open().put_blob(Slow(), Descriptor("x", Digest.of(b"x" * 100), 100))
 
 
 def test_killed_writer_leaves_nothing_visible_and_temp_is_cleaned() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_WRITER], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "writing"
     store = Store.open()

@@ -22,6 +22,7 @@ from dockyard.progress import NULL_SINK, Event, EventKind, ProgressSink
 __all__ = ["CHUNK", "align_history", "analyze_image", "read_layer"]
 
 CHUNK = 1 << 20
+_TAR_BUFFER = 1 << 16
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 
@@ -157,8 +158,12 @@ def read_layer(
         buffered = io.BufferedReader(counter, CHUNK)
         if not buffered.peek(1):
             return 0
-        with tarfile.open(fileobj=buffered, mode="r|", bufsize=CHUNK) as tar:
+        # tarfile's stream buffer is copied on every header read: keep it small, the
+        # BufferedReader below it does the large reads
+        with tarfile.open(fileobj=buffered, mode="r|", bufsize=_TAR_BUFFER) as tar:
+            kept: list[tarfile.TarInfo] = getattr(tar, "members", [])
             for member in tar:
+                kept.clear()  # stream mode keeps every header otherwise
                 path = _clean(member.name, where)
                 if path is None:
                     continue

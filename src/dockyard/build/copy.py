@@ -7,15 +7,23 @@ import posixpath
 import re
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from dockyard.build._scoped import clean_rel, root_path
+from dockyard.build.context import ContextEntry, SourceMatch
 from dockyard.errors import BuildContextError, BuildError
 
-__all__ = ["CopyRequest", "copy_into", "expand_sources", "has_wildcard", "resolve_dest"]
+__all__ = [
+    "CopyRequest",
+    "copy_into",
+    "copy_selection",
+    "expand_sources",
+    "has_wildcard",
+    "resolve_dest",
+]
 
 Ignored = Callable[[str], bool]
 """Is this context-relative path excluded (by .dockerignore)?"""
@@ -114,6 +122,8 @@ class CopyRequest:
     chown: tuple[int, int] | None = None  # None: keep source owners (context files are root's)
     chmod: int | None = None
     context_source: bool = True  # from the build context: owners become 0:0
+    parents: bool = False  # --parents: keep each source's path below the destination
+    exclude: Ignored | None = None  # --exclude: paths relative to the source being copied
 
 
 def _owner(st: os.stat_result, req: CopyRequest) -> tuple[int, int]:
@@ -146,7 +156,11 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _copy_entry(src: Path, dst: Path, req: CopyRequest, ignored: Ignored | None, rel: str) -> None:
+def _copy_entry(
+    src: Path, dst: Path, req: CopyRequest, ignored: Ignored | None, rel: str, sub: str
+) -> None:
+    if req.exclude is not None and req.exclude(sub):
+        return
     st = os.lstat(src)
     uid, gid = _owner(st, req)
     mode = req.chmod if req.chmod is not None else stat.S_IMODE(st.st_mode)
@@ -161,7 +175,7 @@ def _copy_entry(src: Path, dst: Path, req: CopyRequest, ignored: Ignored | None,
             child_rel = posixpath.join(rel, name) if rel else name
             if ignored is not None and ignored(child_rel):
                 continue
-            _copy_entry(src / name, dst / name, req, ignored, child_rel)
+            _copy_entry(src / name, dst / name, req, ignored, child_rel, posixpath.join(sub, name))
         os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
         return
     if os.path.lexists(dst):
@@ -197,27 +211,31 @@ def copy_into(
     written: list[str] = []
     for rel in matches:
         src = root_path(src_root, rel)  # the named source itself is followed if a symlink
+        dest = posixpath.join(req.dest, posixpath.dirname(rel)) if req.parents else req.dest
         if os.path.isdir(src):
-            target = _mkdir_all(dest_root, req.dest, created_owner)
+            if req.parents:
+                dest = posixpath.join(req.dest, rel)
+            target = _mkdir_all(dest_root, dest, created_owner)
             for name in sorted(os.listdir(src)):
                 child_rel = posixpath.join(rel, name) if rel else name
                 if ignored is not None and ignored(child_rel):
                     continue
-                _copy_entry(src / name, target / name, req, ignored, child_rel)
-            written.append(req.dest)
+                _copy_entry(src / name, target / name, req, ignored, child_rel, name)
+            written.append(dest)
+            continue
+        if req.exclude is not None and req.exclude(posixpath.basename(rel)):
             continue
         if not os.path.exists(src):
             raise BuildContextError(f"{rel!r} is a dangling symlink in the copy source")
-        host_dest = root_path(dest_root, req.dest)
-        if dest_is_dir or (os.path.isdir(host_dest)):
-            parent = _mkdir_all(dest_root, req.dest, created_owner)
-            final = posixpath.join(req.dest, posixpath.basename(rel))
+        host_dest = root_path(dest_root, dest)
+        if dest_is_dir or req.parents or os.path.isdir(host_dest):
+            parent = _mkdir_all(dest_root, dest, created_owner)
+            final = posixpath.join(dest, posixpath.basename(rel))
             host_final = parent / posixpath.basename(rel)
         else:
-            parent_path = posixpath.dirname(req.dest)
-            _mkdir_all(dest_root, parent_path, created_owner)
-            final = req.dest
-            host_final = root_path(dest_root, req.dest, follow_final=False)
+            _mkdir_all(dest_root, posixpath.dirname(dest), created_owner)
+            final = dest
+            host_final = root_path(dest_root, dest, follow_final=False)
         _copy_file_followed(src, host_final, req)
         written.append(final)
     return written
@@ -240,3 +258,74 @@ def walk_files(root: Path) -> Iterator[str]:
         dirnames.sort()
         for name in sorted(dirnames + filenames):
             yield os.path.relpath(os.path.join(dirpath, name), root)
+
+
+def _owner_of(entry: ContextEntry, req: CopyRequest) -> tuple[int, int]:
+    if req.chown is not None:
+        return req.chown
+    return (0, 0) if req.context_source else (entry.uid, entry.gid)
+
+
+def _place(host: Path, source: Path, entry: ContextEntry, req: CopyRequest) -> None:
+    """Write one context entry at ``host`` (replacing what is there unless both are dirs)."""
+    uid, gid = _owner_of(entry, req)
+    mode = req.chmod if req.chmod is not None else entry.mode
+    exists = os.path.lexists(host)
+    if entry.kind == "dir":
+        if exists and not (host.is_dir() and not host.is_symlink()):
+            _remove(host)
+            exists = False
+        if not exists:
+            host.mkdir()
+        os.lchown(host, uid, gid)
+        host.chmod(mode)
+        return
+    if exists:
+        _remove(host)
+    if entry.kind == "symlink":
+        host.symlink_to(entry.link_target)
+        os.lchown(host, uid, gid)
+        return
+    shutil.copyfile(source, host, follow_symlinks=False)
+    os.lchown(host, uid, gid)
+    host.chmod(mode)
+
+
+def copy_selection(
+    context_root: Path, matches: Sequence[SourceMatch], dest_root: Path, req: CopyRequest
+) -> None:
+    """Copy exactly what a context selection holds (the files its digest was computed over).
+
+    Directories are copied by content; a file lands on ``dest`` unless the destination is
+    (or must be) a directory. Modification times are kept, ownership is root's unless
+    ``--chown`` says otherwise, modes are kept unless ``--chmod`` says otherwise.
+    """
+    created_owner = req.chown or (0, 0)
+    times: list[tuple[Path, int]] = []
+    for match in matches:
+        if match.is_dir:
+            dest = posixpath.join(req.dest, match.path) if req.parents else req.dest
+            base = _mkdir_all(dest_root, dest, created_owner)
+            prefix = f"{match.path}/" if match.path else ""
+            for entry in match.entries[1:]:
+                sub = entry.path[len(prefix) :]
+                source = context_root / entry.path
+                host = base / sub
+                _place(host, source, entry, req)
+                if entry.kind != "symlink":
+                    times.append((host, os.lstat(source).st_mtime_ns))
+            continue
+        entry = match.entries[0]
+        dest = posixpath.join(req.dest, posixpath.dirname(match.path)) if req.parents else req.dest
+        source = context_root / match.path
+        host_dest = root_path(dest_root, dest)
+        if req.dest_is_dir or req.parents or host_dest.is_dir():
+            host = _mkdir_all(dest_root, dest, created_owner) / posixpath.basename(match.path)
+        else:
+            _mkdir_all(dest_root, posixpath.dirname(dest), created_owner)
+            host = root_path(dest_root, dest, follow_final=False)
+        _place(host, source, entry, req)
+        if entry.kind != "symlink":
+            times.append((host, os.lstat(source).st_mtime_ns))
+    for host, mtime in reversed(times):  # deepest last written first: keeps dir times intact
+        os.utime(host, ns=(mtime, mtime))

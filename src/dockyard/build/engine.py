@@ -20,7 +20,7 @@ from typing import Any
 
 from dockyard.build import executor
 from dockyard.build.context import BuildContext
-from dockyard.build.copy import CopyRequest, copy_into, resolve_dest
+from dockyard.build.copy import CopyRequest, copy_into, copy_selection, resolve_dest
 from dockyard.build.keys import KeyInputs
 from dockyard.build.layer import Compression, write_layer_from_upper
 from dockyard.build.layers import Layer, LayerCache
@@ -51,7 +51,6 @@ from dockyard.dockerfile import (
     load,
     parse,
 )
-from dockyard.dockerfile import Platform as DockerfilePlatform
 from dockyard.errors import (
     BuildContextError,
     BuildError,
@@ -207,8 +206,7 @@ class Builder:
         return data.decode("utf-8", "surrogateescape")
 
     def plan(self) -> BuildPlan:
-        p = self.options.platform
-        platform = DockerfilePlatform(p.os, p.architecture, p.variant)
+        platform = self.options.platform
         return load(
             self._dockerfile_text(),
             filename=self.dockerfile_name,
@@ -613,6 +611,12 @@ class _StageRunner:
         )
         self._step(instr, inputs, mkdir, history=f"WORKDIR {path}", label=label)
 
+    def _chown(self, root: Path, spec: str) -> tuple[int, int]:
+        """COPY --chown: names resolved in the destination's passwd/group; a lone uid is uid:uid."""
+        if spec.isdigit():
+            return int(spec), int(spec)
+        return self._resolve_owner(root, spec)
+
     def _resolve_owner(self, root: Path, spec: str) -> tuple[int, int]:
         from dockyard.build._scoped import root_path
 
@@ -878,7 +882,7 @@ class _StageRunner:
         )
 
         def action(root: Path) -> None:
-            owner = self._resolve_owner(root, instr.chown) if instr.chown else None
+            owner = self._chown(root, instr.chown) if instr.chown else None
             request = CopyRequest(
                 sources=instr.sources,
                 dest=dest,
@@ -886,6 +890,8 @@ class _StageRunner:
                 chown=owner,
                 chmod=chmod,
                 context_source=from_ref is None,
+                parents=bool(getattr(instr, "parents", False)),
+                exclude=_excluder(instr.excludes) if instr.excludes else None,
             )
             if contents:
                 self._write_contents(root, contents, dest, request)
@@ -897,15 +903,11 @@ class _StageRunner:
                     copy_into(view, root, request)
             else:
                 context = self.b.context()
-                excluded = _excluder(instr.excludes)
-
-                def ignored(rel: str) -> bool:
-                    return context.is_ignored(rel) or excluded(rel)
-
                 if isinstance(instr, AddInstruction):
-                    self._add_local(context.root, root, request, ignored)
+                    self._add_local(context.root, root, request, context.is_ignored)
                 else:
-                    copy_into(context.root, root, request, ignored=ignored)
+                    assert selection is not None
+                    copy_selection(context.root, selection.matches, root, request)
 
         history = created_by(instr)
         self._step(instr, inputs, action, history=history, label=label)

@@ -226,11 +226,11 @@ def _report(output_format: str, verb: str, reference: Reference, digest: object)
 @click.argument("dst")
 def tag_command(src: str, dst: str) -> None:
     """Give an image of the local store another name."""
-    store = Store.open()
-    descriptor = store.resolve(_reference(src))
-    target = _reference(dst)
+    source, target = _reference(src), _reference(dst)  # both checked before any lookup
     if target.digest is not None:
         raise UsageError(f"{dst}: a tag cannot pin a digest")
+    store = Store.open()
+    descriptor = store.resolve(source)
     store.tag(target.with_default_tag(), descriptor)
 
 

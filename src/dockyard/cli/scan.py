@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -13,12 +14,28 @@ from rich.table import Table
 from dockyard.cli._app import app
 from dockyard.cli._output import format_option, print_json, progress_option, progress_sink
 from dockyard.errors import ConfigError, NotImplementedYetError, PolicyViolationError, ScanError
+from dockyard.oci import Platform
 from dockyard.scan.catalog import catalog
 from dockyard.scan.cvss import SEVERITIES
 from dockyard.scan.db import VulnDB, default_db_path, import_sources
-from dockyard.scan.report import Policy, apply_policy, parse_ignorefile, trivy_report
+from dockyard.scan.report import (
+    REPORT_FORMATS,
+    Policy,
+    apply_policy,
+    parse_ignorefile,
+    render_report,
+)
 from dockyard.scan.sbom import SBOM_FORMATS, render_sbom
-from dockyard.scan.scanner import open_target, parse_duration, scan_filesystem, stale_warnings
+from dockyard.scan.scanner import (
+    attribute_layers,
+    open_target,
+    parse_duration,
+    scan_filesystem,
+    stale_warnings,
+)
+from dockyard.transport import TransportOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _severities(text: str) -> frozenset[str]:
@@ -45,6 +62,21 @@ def _warn(message: str) -> None:
     click.secho(f"WARNING: {message}", err=True, fg="yellow", bold=True)
 
 
+def _image_options(func: F) -> F:
+    func = click.option(
+        "--insecure-registry",
+        "insecure",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Reach this registry over plain HTTP (loopback hosts always are).",
+    )(func)
+    return click.option(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="Pick this platform of a multi-platform image (default: the host's).",
+    )(func)
+
+
 @app.command("scan")
 @click.argument("target", required=False)
 @click.option("--rootfs", metavar="DIR", help="Scan an unpacked root filesystem directory.")
@@ -65,10 +97,11 @@ def _warn(message: str) -> None:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", *REPORT_FORMATS]),
     default="table",
     show_default=True,
-    help="Report as a table or as trivy-compatible JSON.",
+    help="A table, trivy-compatible JSON, SARIF 2.1.0, GitLab container scanning, "
+    "or CycloneDX with vulnerabilities.",
 )
 @click.option(
     "--ignorefile",
@@ -89,6 +122,7 @@ def _warn(message: str) -> None:
     type=click.Path(path_type=Path),
     help="Database file (default: under $DOCKYARD_HOME).",
 )
+@_image_options
 @progress_option
 def scan_command(
     target: str | None,
@@ -102,9 +136,15 @@ def scan_command(
     db_max_age: str,
     db_require_fresh: bool,
     db_path: Path | None,
+    platform: str | None,
+    insecure: tuple[str, ...],
     progress: str,
 ) -> None:
-    """Scan an image or root filesystem for vulnerabilities against the offline database."""
+    """Scan an image or root filesystem for vulnerabilities against the offline database.
+
+    TARGET is a root filesystem directory, or an image: oci:DIR[:TAG], oci-archive:FILE,
+    docker-archive:FILE, docker://REF or a plain reference (local store, then registry).
+    """
     chosen = _target(target, rootfs)
     severities = _severities(severity)
     if vex:
@@ -118,7 +158,8 @@ def scan_command(
         except OSError as exc:
             raise ConfigError(f"cannot read ignore file: {exc}", location=ignorefile) from exc
         rules = tuple(parse_ignorefile(text, ignorefile))
-    fs = open_target(chosen)
+    wanted = Platform.parse(platform) if platform else None
+    # the database first: a missing or stale one fails before an image is read
     with VulnDB.open(db_path) as db:
         stale = stale_warnings(db.sources(), max_age)
         if stale and db_require_fresh:
@@ -129,8 +170,13 @@ def scan_command(
             )
         for line in stale:
             _warn(line)
-        with progress_sink(progress) as sink:
-            result = scan_filesystem(chosen, fs, db, sink=sink)
+        with (
+            progress_sink(progress) as sink,
+            TransportOptions(insecure=insecure, progress=sink) as options,
+            open_target(chosen, platform=wanted, options=options, sink=sink) as opened,
+        ):
+            result = scan_filesystem(chosen, opened.fs, db, sink=sink)
+            image = opened.image
     for package, reason in result.matches.skipped:
         if "unparseable" in reason:
             _warn(f"{package.location}: {package.name}: {reason}; not matched")
@@ -138,10 +184,10 @@ def scan_command(
         _warn(line)
     policy = Policy(severities=severities, ignore_unfixed=ignore_unfixed, ignore=rules)
     findings = apply_policy(result.matches.findings, policy)
-    if output_format == "json":
-        print_json(trivy_report(chosen, result.catalog, findings))
-    else:
+    if output_format == "table":
         _print_table(chosen, result.catalog.os.pretty_name if result.catalog.os else "", findings)
+    else:
+        print_json(render_report(output_format, chosen, result.catalog, findings, image=image))
     if exit_code and findings:
         raise PolicyViolationError(
             f"{len(findings)} vulnerabilities at severity {','.join(sorted(severities))}",
@@ -196,15 +242,29 @@ def _print_table(target: str, os_name: str, findings: list[Any]) -> None:
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path), help="Write to a file instead of stdout."
 )
+@_image_options
 @progress_option
 def sbom_command(
-    target: str | None, rootfs: str | None, output_format: str, output: Path | None, progress: str
+    target: str | None,
+    rootfs: str | None,
+    output_format: str,
+    output: Path | None,
+    platform: str | None,
+    insecure: tuple[str, ...],
+    progress: str,
 ) -> None:
-    """Write a software bill of materials for an image or root filesystem."""
+    """Write a software bill of materials for an image or root filesystem.
+
+    TARGET is a root filesystem directory or an image name, as for `dockyard scan`.
+    """
     chosen = _target(target, rootfs)
-    fs = open_target(chosen)
-    with progress_sink(progress) as sink:
-        found = catalog(fs, sink=sink)
+    wanted = Platform.parse(platform) if platform else None
+    with (
+        progress_sink(progress) as sink,
+        TransportOptions(insecure=insecure, progress=sink) as options,
+        open_target(chosen, platform=wanted, options=options, sink=sink) as opened,
+    ):
+        found = attribute_layers(catalog(opened.fs, sink=sink), opened.fs)
     for line in found.warnings:
         _warn(line)
     document = render_sbom(output_format, chosen, found)

@@ -32,6 +32,7 @@ from dockyard.dockerfile.instructions import (
 from dockyard.dockerfile.parser import Dockerfile, parse
 from dockyard.dockerfile.shell import ShellLex, ShellSyntaxError
 from dockyard.errors import DockerfileError, NotFoundError
+from dockyard.oci import Platform
 
 __all__ = [
     "BuildPlan",
@@ -44,28 +45,6 @@ __all__ = [
     "load",
     "platform_args",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """A platform as the automatic ARGs see it: ``linux/arm64/v8``."""
-
-    os: str = "linux"
-    architecture: str = "amd64"
-    variant: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        parts = text.strip().split("/")
-        if not 2 <= len(parts) <= 3 or not all(parts):
-            raise DockerfileError(
-                f"invalid platform {text!r}", hint="use os/arch[/variant], e.g. linux/amd64"
-            )
-        return cls(parts[0].lower(), parts[1].lower(), parts[2].lower() if len(parts) == 3 else "")
-
-    def __str__(self) -> str:
-        base = f"{self.os}/{self.architecture}"
-        return f"{base}/{self.variant}" if self.variant else base
 
 
 def platform_args(build: Platform, target: Platform | None = None) -> dict[str, str]:
@@ -345,7 +324,7 @@ def load(
     """
     dockerfile = text if isinstance(text, Dockerfile) else parse(text, filename=filename)
     args = dict(build_args or {})
-    build_platform = platform or Platform()
+    build_platform = platform or Platform("linux", "amd64")
     tplatform = target_platform or build_platform
     automatic = platform_args(build_platform, tplatform)
     meta, defs = from_ast(dockerfile)

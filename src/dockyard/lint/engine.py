@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dockyard.dockerfile.parser import parse
+from dockyard.dockerfile import parse
 from dockyard.errors import DockerfileError
 from dockyard.lint import rules_dl, rules_dy  # noqa: F401  (registers the rules)
 from dockyard.lint.config import LintConfig

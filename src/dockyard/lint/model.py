@@ -6,7 +6,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from dockyard.dockerfile.parser import Dockerfile, Heredoc, Node
+from dockyard.dockerfile import Dockerfile, Heredoc, Node
 from dockyard.lint.shell import ParsedShell, parse_shell
 
 __all__ = [
@@ -187,11 +187,10 @@ def cache_mount_targets(instruction: Instruction) -> tuple[str, ...]:
     """Targets of ``--mount=type=cache`` on a RUN."""
     out: list[str] = []
     for value in instruction.flag_values("mount"):
-        opts = dict(
-            ([*part.split("=", 1), ""])[:2]
-            for part in value.split(",")
-            if part  # type: ignore[misc]
-        )
+        opts: dict[str, str] = {}
+        for part in value.split(","):
+            key, _, val = part.partition("=")
+            opts[key.strip().lower()] = val
         if opts.get("type") == "cache":
             target = opts.get("target") or opts.get("dst") or opts.get("destination") or ""
             out.append(target)

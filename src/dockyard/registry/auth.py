@@ -35,12 +35,12 @@ SCOPE_EXTENSION = "dockyard.scope"
 REGISTRY_EXTENSION = "dockyard.registry"
 """Request extension naming the registry a request is for (the key of tokens and credentials)."""
 
-TOKEN_EXTENSION = "dockyard.token-request"
+TOKEN_EXTENSION = "dockyard.token-request"  # noqa: S105 - a name, not a secret
 """Marks the requests the auth flow sends to a token endpoint."""
 
 _TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
-_PARAM = re.compile(rf"\s*({_TCHARS})\s*=\s*({_QUOTED}|{_TCHARS})\s*(,|$)")
+_PARAM = re.compile(rf"\s*({_TCHARS})\s*=\s*({_QUOTED}|[^,\s\"]+)\s*(,|$)")
 _SCHEME = re.compile(rf"\s*({_TCHARS})(?:\s+|$)")
 
 

@@ -33,7 +33,9 @@ class RetryPolicy:
 
     The wait before try ``n+1`` is uniform in ``[0, min(max_delay, base_delay * 2**n))``
     (AWS's "full jitter"); a ``Retry-After`` from the server is honoured instead when it
-    fits in the remaining time, and makes us give up when it does not.
+    fits in the remaining time, and makes us give up when it does not. Long transfers
+    that resume (chunked uploads, ranged downloads) start a fresh budget whenever bytes
+    move forward, so the bound is on tries and time *without progress*.
     """
 
     max_attempts: int = 6

@@ -10,17 +10,22 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from urllib.parse import quote
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, NotFoundError
 from dockyard.progress import NULL_SINK, Event, EventKind, ProgressSink
 from dockyard.scan.fs import FileInfo, FileSystem
 from dockyard.scan.gobinary import read_go_buildinfo
 from dockyard.scan.versions import go_toolchain_version
 
+_ELF_MAGIC = b"\x7fELF"
+
 __all__ = [
     "Catalog",
     "OSInfo",
     "Package",
+    "Want",
     "catalog",
+    "claim",
+    "content_wanted",
     "parse_apk_installed",
     "parse_dpkg_status",
     "parse_os_release",
@@ -63,6 +68,8 @@ class Package:
     licenses: tuple[str, ...] = ()
     group: str = ""  # maven groupId, npm scope is part of name
     module_path: str = ""  # for Go modules: the binary they were found in is ``location``
+    layer_digest: str = ""  # image scans: the layer blob that introduced the package
+    layer_diff_id: str = ""  # ... and its uncompressed digest (trivy's Layer.DiffID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +320,10 @@ def _go_packages(fs: FileSystem, info: FileInfo) -> list[Package]:
         if module is None:
             continue
         effective = module.replaced_by or module
+        if effective.version in ("", "(devel)") and module.replaced_by is not None:
+            # replaced by a local directory (``=> ./lib (devel)``): the code is a local copy
+            # of the required module version, so match that (trivy would report "./lib")
+            effective = module
         if effective.version in ("", "(devel)"):
             continue
         packages.append(
@@ -330,10 +341,52 @@ def _go_packages(fs: FileSystem, info: FileInfo) -> list[Package]:
 
 # ----------------------------------------------------------------------------- the walk
 
-_ELF_MAGIC = b"\x7fELF"
+
+OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
+
+# what a Go binary (``.go.buildinfo``) or a cargo-auditable binary (``.dep-v0``) contains
+BINARY_MARKERS = (b"\xff Go buildinf:", b".dep-v0")
 
 
-def _kind(info: FileInfo) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Want:
+    """What a reader of image layers must keep of a file for the catalogers.
+
+    The content is kept when it starts with ``magic`` (if given) and contains one of
+    ``markers`` (if given); ``history`` asks for every layer's version of the file too
+    (package databases, to tell which layer installed each package).
+    """
+
+    magic: bytes = b""
+    markers: tuple[bytes, ...] = ()
+    history: bool = False
+
+
+_PLAIN = Want()
+_DATABASE = Want(history=True)
+_BINARY = Want(magic=_ELF_MAGIC, markers=BINARY_MARKERS)
+
+
+def content_wanted(info: FileInfo) -> Want | None:
+    """The prefilter: whether (and on what condition) a cataloger needs ``info``'s content.
+
+    A layer reader keeps only these files, so an image is read once and only small
+    metadata files and candidate binaries are held.
+    """
+    if info.path in OS_RELEASE_PATHS:
+        return _PLAIN
+    kind = claim(info)
+    if kind is None:
+        return None
+    if kind in ("dpkg", "apk"):
+        return _DATABASE
+    if kind == "binary":
+        return _BINARY
+    return _PLAIN
+
+
+def claim(info: FileInfo) -> str | None:
+    """Which cataloger reads ``info`` (dpkg, apk, python, npm, java, binary), or None."""
     path = info.path
     if path == "/var/lib/dpkg/status" or path.startswith("/var/lib/dpkg/status.d/"):
         return "dpkg"
@@ -366,7 +419,7 @@ def catalog(fs: FileSystem, *, sink: ProgressSink = NULL_SINK) -> Catalog:
     """
     sink(Event("catalog", EventKind.START, "cataloging packages"))
     os_info = None
-    for candidate in ("/etc/os-release", "/usr/lib/os-release"):
+    for candidate in OS_RELEASE_PATHS:
         if fs.exists(candidate):
             os_info = parse_os_release(
                 fs.read_bytes(candidate).decode("utf-8", "replace"), candidate
@@ -376,7 +429,7 @@ def catalog(fs: FileSystem, *, sink: ProgressSink = NULL_SINK) -> Catalog:
     warnings: list[str] = []
 
     for info in fs.walk():
-        kind = _kind(info)
+        kind = claim(info)
         if kind is None:
             continue
         try:
@@ -400,7 +453,11 @@ def _read(fs: FileSystem, kind: str, info: FileInfo, os_info: OSInfo | None) -> 
         return _optional(_npm_package(fs.read_bytes(path), path))
     if kind == "java":
         return _java_packages(fs.read_bytes(path), path)
-    with fs.open(path) as handle:
+    try:
+        handle = fs.open(path)
+    except NotFoundError:
+        return []  # an image reader drops binaries that are neither Go nor cargo-auditable
+    with handle:
         if handle.read(4) != _ELF_MAGIC:
             return []
     return _go_packages(fs, info)

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from dockyard import __version__
 from dockyard.errors import InputError
 from dockyard.scan.catalog import APK, DEB, Catalog, Package
 from dockyard.scan.cvss import SEVERITIES
 from dockyard.scan.match import Finding
+from dockyard.scan.sbom import bom_ref, cyclonedx
+from dockyard.scan.scanner import ImageInfo
 
-__all__ = ["IgnoreRule", "Policy", "apply_policy", "parse_ignorefile", "trivy_report"]
+__all__ = [
+    "REPORT_FORMATS",
+    "IgnoreRule",
+    "Policy",
+    "apply_policy",
+    "cyclonedx_report",
+    "gitlab_report",
+    "parse_ignorefile",
+    "render_report",
+    "sarif_report",
+    "trivy_report",
+]
+
+REPORT_FORMATS = ("json", "sarif", "gitlab", "cyclonedx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +113,8 @@ def _vulnerability(finding: Finding) -> dict[str, Any]:
         "VendorIDs": list(finding.advisories),
         "References": list(finding.references),
     }
+    if pkg.layer_diff_id:
+        entry["Layer"] = {"Digest": pkg.layer_digest, "DiffID": pkg.layer_diff_id}
     if finding.aliases:
         entry["Aliases"] = list(finding.aliases)
     if finding.cvss_vector:
@@ -107,7 +126,12 @@ def _vulnerability(finding: Finding) -> dict[str, Any]:
 
 
 def trivy_report(
-    target: str, catalog: Catalog, findings: Sequence[Finding], *, now: datetime | None = None
+    target: str,
+    catalog: Catalog,
+    findings: Sequence[Finding],
+    *,
+    now: datetime | None = None,
+    image: ImageInfo | None = None,
 ) -> dict[str, Any]:
     """A report laid out like ``trivy --format json`` (schema version 2).
 
@@ -141,11 +165,281 @@ def trivy_report(
     metadata: dict[str, Any] = {}
     if catalog.os is not None:
         metadata["OS"] = {"Family": catalog.os.id, "Name": catalog.os.version_id}
+    if image is not None:
+        metadata["ImageID"] = image.config_digest
+        metadata["DiffIDs"] = [layer.diff_id for layer in image.layers]
+        metadata["RepoDigests"] = list(image.repo_digests)
+        metadata["ImageConfig"] = image.config
     return {
         "SchemaVersion": 2,
         "CreatedAt": (now or datetime.now(UTC)).isoformat(),
         "ArtifactName": target,
-        "ArtifactType": "filesystem",
+        "ArtifactType": "container_image" if image is not None else "filesystem",
         "Metadata": metadata,
         "Results": list(results.values()),
     }
+
+
+# ----------------------------------------------------------------------------- SARIF
+
+_SARIF_LEVEL = {
+    "CRITICAL": "error",
+    "HIGH": "error",
+    "MEDIUM": "warning",
+    "LOW": "note",
+    "UNKNOWN": "note",
+}
+# what trivy's SARIF writer puts in security-severity when no CVSS score is known
+_SARIF_SCORE = {"CRITICAL": "9.5", "HIGH": "8.0", "MEDIUM": "5.5", "LOW": "2.0", "UNKNOWN": "0.0"}
+
+
+def _artifact_path(target: str, package: Package) -> str:
+    if package.type in (DEB, APK):
+        return target if "/" not in package.location else package.location.lstrip("/")
+    return package.location.split("!", 1)[0].lstrip("/")
+
+
+def _help_uri(finding: Finding) -> str:
+    if finding.references:
+        return finding.references[0]
+    return f"https://osv.dev/vulnerability/{finding.advisories[0] if finding.advisories else ''}"
+
+
+def sarif_report(target: str, findings: Sequence[Finding]) -> dict[str, Any]:
+    """A SARIF 2.1.0 log laid out as trivy writes it: one rule per vulnerability ID,
+    one result per vulnerable package, located at the file that proves the package.
+    """
+    rules: list[dict[str, Any]] = []
+    rule_index: dict[str, int] = {}
+    results: list[dict[str, Any]] = []
+    for finding in findings:
+        pkg = finding.package
+        rule_id = finding.vulnerability_id
+        if rule_id not in rule_index:
+            rule_index[rule_id] = len(rules)
+            score = (
+                f"{finding.cvss_score:.1f}"
+                if finding.cvss_score is not None
+                else _SARIF_SCORE[finding.severity]
+            )
+            kind = (
+                "OsPackageVulnerability"
+                if pkg.type in (DEB, APK)
+                else "LanguageSpecificPackageVulnerability"
+            )
+            rules.append(
+                {
+                    "id": rule_id,
+                    "name": kind,
+                    "shortDescription": {"text": finding.title or rule_id},
+                    "fullDescription": {"text": finding.title or rule_id},
+                    "defaultConfiguration": {"level": _SARIF_LEVEL[finding.severity]},
+                    "helpUri": _help_uri(finding),
+                    "help": {
+                        "text": f"Vulnerability {rule_id}\nSeverity: {finding.severity}\n"
+                        f"Package: {pkg.name}\nFixed Version: {finding.fixed_version or ''}",
+                        "markdown": f"**Vulnerability {rule_id}**\n| Severity | Package | "
+                        f"Fixed Version |\n| --- | --- | --- |\n| {finding.severity} | "
+                        f"{pkg.name} | {finding.fixed_version or ''} |",
+                    },
+                    "properties": {
+                        "precision": "very-high",
+                        "security-severity": score,
+                        "tags": ["vulnerability", "security", finding.severity],
+                    },
+                }
+            )
+        path = _artifact_path(target, pkg)
+        message = (
+            f"Package: {pkg.name}\nInstalled Version: {pkg.version}\n"
+            f"Vulnerability {rule_id}\nSeverity: {finding.severity}\n"
+            f"Fixed Version: {finding.fixed_version or ''}\nLink: [{rule_id}]({_help_uri(finding)})"
+        )
+        results.append(
+            {
+                "ruleId": rule_id,
+                "ruleIndex": rule_index[rule_id],
+                "level": _SARIF_LEVEL[finding.severity],
+                "message": {"text": message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": path, "uriBaseId": "ROOTPATH"},
+                            "region": {
+                                "startLine": 1,
+                                "startColumn": 1,
+                                "endLine": 1,
+                                "endColumn": 1,
+                            },
+                        },
+                        "message": {"text": f"{path}: {pkg.name}@{pkg.version}"},
+                    }
+                ],
+            }
+        )
+    return {
+        "version": "2.1.0",
+        "$schema": "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/"
+        "sarif-schema-2.1.0.json",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "fullName": "dockyard vulnerability scanner",
+                        "informationUri": "https://dockyard.invalid/docs/scan",
+                        "name": "dockyard",
+                        "rules": rules,
+                        "version": __version__,
+                    }
+                },
+                "results": results,
+                "columnKind": "utf16CodeUnits",
+                "originalUriBaseIds": {"ROOTPATH": {"uri": "file:///"}},
+                "properties": {"artifactName": target},
+            }
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- GitLab
+
+GITLAB_SCHEMA_VERSION = "15.0.7"
+
+
+def _identifier(vuln_id: str) -> dict[str, Any]:
+    kind = vuln_id.split("-", 1)[0].lower() if "-" in vuln_id else "id"
+    entry: dict[str, Any] = {"type": kind, "name": vuln_id, "value": vuln_id}
+    if kind == "cve":
+        entry["url"] = f"https://cve.mitre.org/cgi-bin/cvename.cgi?name={vuln_id}"
+    elif kind in ("ghsa", "go", "pysec"):
+        entry["url"] = f"https://osv.dev/vulnerability/{vuln_id}"
+    return entry
+
+
+def gitlab_report(
+    target: str,
+    catalog: Catalog,
+    findings: Sequence[Finding],
+    *,
+    start: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """GitLab's container-scanning report (security report schema 15), as trivy's
+    ``gitlab.tpl`` writes it: one vulnerability per finding, located at the image and package.
+    """
+    end = now or datetime.now(UTC)
+    begin = start or end
+    operating_system = (
+        f"{catalog.os.id} {catalog.os.version_id}".strip() if catalog.os else "Unknown"
+    )
+    scanner = {
+        "id": "dockyard",
+        "name": "dockyard",
+        "url": "https://dockyard.invalid/docs/scan",
+        "vendor": {"name": "dockyard"},
+        "version": __version__,
+    }
+    vulnerabilities = []
+    for finding in findings:
+        pkg = finding.package
+        ids = [finding.vulnerability_id, *finding.aliases]
+        key = f"{finding.vulnerability_id}|{pkg.name}|{pkg.version}|{pkg.location}"
+        entry: dict[str, Any] = {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+            "name": finding.title or finding.vulnerability_id,
+            "description": finding.title or finding.vulnerability_id,
+            "severity": finding.severity.capitalize(),
+            "solution": (
+                f"Upgrade {pkg.name} to {finding.fixed_version}"
+                if finding.fixed_version
+                else "No solution provided"
+            ),
+            "location": {
+                "dependency": {"package": {"name": pkg.name}, "version": pkg.version},
+                "operating_system": operating_system,
+                "image": target,
+            },
+            "identifiers": [_identifier(i) for i in ids],
+            "links": [{"url": url} for url in finding.references],
+        }
+        vulnerabilities.append(entry)
+    stamp = "%Y-%m-%dT%H:%M:%S"
+    return {
+        "version": GITLAB_SCHEMA_VERSION,
+        "scan": {
+            "analyzer": scanner,
+            "scanner": scanner,
+            "type": "container_scanning",
+            "start_time": begin.strftime(stamp),
+            "end_time": end.strftime(stamp),
+            "status": "success",
+        },
+        "vulnerabilities": vulnerabilities,
+        "remediations": [],
+    }
+
+
+# ----------------------------------------------------------------------------- CycloneDX
+
+
+def cyclonedx_report(
+    target: str, catalog: Catalog, findings: Sequence[Finding], *, now: datetime | None = None
+) -> dict[str, Any]:
+    """The CycloneDX 1.5 SBOM with a ``vulnerabilities`` section (as ``trivy --format
+    cyclonedx --scanners vuln``): each vulnerability affects the components it was found in.
+    """
+    document = cyclonedx(target, catalog, now=now)
+    merged: dict[str, dict[str, Any]] = {}
+    for finding in findings:
+        entry = merged.get(finding.vulnerability_id)
+        if entry is None:
+            source = finding.sources[0] if finding.sources else ""
+            entry = {
+                "bom-ref": finding.vulnerability_id,
+                "id": finding.vulnerability_id,
+                "source": {"name": source},
+                "ratings": [],
+                "description": finding.title,
+                "advisories": [{"url": url} for url in finding.references],
+                "affects": [],
+            }
+            rating: dict[str, Any] = {"severity": finding.severity.lower()}
+            if finding.cvss_score is not None:
+                rating["score"] = finding.cvss_score
+            if finding.cvss_vector:
+                rating["vector"] = finding.cvss_vector
+                rating["method"] = (
+                    "CVSSv31" if finding.cvss_vector.startswith("CVSS:3.1") else "CVSSv3"
+                )
+            entry["ratings"].append(rating)
+            if finding.fixed_version:
+                entry["recommendation"] = (
+                    f"Upgrade {finding.package.name} to version {finding.fixed_version}"
+                )
+            merged[finding.vulnerability_id] = entry
+        entry["affects"].append(
+            {
+                "ref": bom_ref(finding.package),
+                "versions": [{"version": finding.package.version, "status": "affected"}],
+            }
+        )
+    document["vulnerabilities"] = list(merged.values())
+    return document
+
+
+def render_report(
+    fmt: str,
+    target: str,
+    catalog: Catalog,
+    findings: Sequence[Finding],
+    *,
+    image: ImageInfo | None = None,
+) -> dict[str, Any]:
+    """The report document for ``fmt`` (one of REPORT_FORMATS)."""
+    if fmt == "sarif":
+        return sarif_report(target, findings)
+    if fmt == "gitlab":
+        return gitlab_report(target, catalog, findings)
+    if fmt == "cyclonedx":
+        return cyclonedx_report(target, catalog, findings)
+    return trivy_report(target, catalog, findings, image=image)

@@ -12,12 +12,13 @@ from typing import Any
 from dockyard import __version__
 from dockyard.scan.catalog import Catalog, Package
 
-__all__ = ["SBOM_FORMATS", "cyclonedx", "native_json", "render_sbom", "spdx"]
+__all__ = ["SBOM_FORMATS", "bom_ref", "cyclonedx", "native_json", "render_sbom", "spdx"]
 
 SBOM_FORMATS = ("cyclonedx", "spdx-json", "json")
 
 
-def _bom_ref(package: Package) -> str:
+def bom_ref(package: Package) -> str:
+    """The component's ``bom-ref``: its purl, made unique by where it was found."""
     digest = hashlib.sha256(f"{package.purl}|{package.location}".encode()).hexdigest()[:16]
     return f"{package.purl}#{digest}" if package.purl else digest
 
@@ -37,7 +38,7 @@ def cyclonedx(target: str, catalog: Catalog, *, now: datetime | None = None) -> 
         )
     for package in catalog.packages:
         component: dict[str, Any] = {
-            "bom-ref": _bom_ref(package),
+            "bom-ref": bom_ref(package),
             "type": "library",
             "name": package.name,
             "version": package.version,
@@ -51,6 +52,10 @@ def cyclonedx(target: str, catalog: Catalog, *, now: datetime | None = None) -> 
             component["group"] = package.group
         if package.licenses:
             component["licenses"] = [{"license": {"name": lic}} for lic in package.licenses]
+        if package.layer_diff_id:
+            component["properties"].append(
+                {"name": "dockyard:layer:diff_id", "value": package.layer_diff_id}
+            )
         if package.source_name and package.source_name != package.name:
             component["properties"].append(
                 {"name": "dockyard:package:source", "value": package.source_name}

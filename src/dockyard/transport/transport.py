@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -98,7 +99,17 @@ def open_source(
     A bare reference is looked up in the local store first, then in its registry.
     """
     parsed = _name(name)
-    opts = options or TransportOptions()
+    if options is None:
+        # without options the registry client lives as long as the returned source
+        own = TransportOptions()
+        try:
+            found = open_source(parsed, platform=platform, options=own)
+        except BaseException:
+            own.close()
+            raise
+        weakref.finalize(found, own.close)
+        return found
+    opts = options
     source: Image | ImageIndex
     if parsed.transport == "oci":
         assert parsed.path is not None
@@ -130,9 +141,22 @@ def _local_or_remote(
 
 
 def open_sink(name: str | ImageName, *, options: TransportOptions | None = None) -> ImageSink:
-    """Where ``name`` says to write: a layout, an archive, a registry, or the local store."""
+    """Where ``name`` says to write: a layout, an archive, a registry, or the local store.
+
+    Pass ``options`` to control registry settings and client lifetime; without them the
+    client is closed when the sink is collected.
+    """
     parsed = _name(name)
-    opts = options or TransportOptions()
+    if options is None:
+        own = TransportOptions()
+        try:
+            sink = open_sink(parsed, options=own)
+        except BaseException:
+            own.close()
+            raise
+        weakref.finalize(sink, own.close)
+        return sink
+    opts = options
     if parsed.transport == "oci":
         assert parsed.path is not None
         return LayoutSink(parsed.path, parsed.tag)

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import os
+import posixpath
 import resource
 import shutil
 import stat
@@ -108,11 +109,21 @@ class _StubCleaner:
     Before the run it records every mount target (and each missing parent) that does not
     exist; afterwards those that are still empty directories or empty files are removed
     and their parent's times restored, so they never reach the layer.
+
+    Directories made for the step's own bind, cache and tmpfs mounts (``keep_dirs``) stay,
+    as in the BuildKit of docker 20.10, whose images we match: a ``--mount`` target
+    directory and its new parents are part of the layer; file stubs never are.
     """
 
-    def __init__(self, rootfs: Path, targets: Iterable[str]) -> None:
+    def __init__(self, rootfs: Path, targets: Iterable[str], keep_dirs: Iterable[str] = ()) -> None:
         self.rootfs = rootfs
         self.paths: list[Path] = []
+        kept: set[Path] = set()
+        for target in keep_dirs:
+            real = root_path(rootfs, target)
+            while real != rootfs and not os.path.lexists(real):
+                kept.add(real)
+                real = real.parent
         for target in targets:
             real = root_path(rootfs, target)
             while real != rootfs:
@@ -120,13 +131,14 @@ class _StubCleaner:
                     break
                 self.paths.append(real)
                 real = real.parent
+        self.kept = kept
 
     def clean(self) -> None:
         for path in self.paths:
             try:
                 st = os.lstat(path)
                 if stat.S_ISDIR(st.st_mode):
-                    if any(os.scandir(path)):
+                    if path in self.kept or any(os.scandir(path)):
                         continue
                 elif not stat.S_ISREG(st.st_mode) or st.st_size != 0:
                     continue
@@ -254,8 +266,19 @@ def _run_in_bundle(
     nofile = 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
     config = oci_config(spec, user, binds, tmpfs, nofile=nofile)
     (bundle / "config.json").write_text(json.dumps(config, indent=1))
+    user_dirs = [m.target for m in spec.mounts if isinstance(m, TmpfsMount)] + [
+        m.target for m in spec.mounts if isinstance(m, BindMount) and m.source.is_dir()
+    ]
+    # a file bind target keeps its new parent directories, but not the file stub itself
+    user_dirs += [
+        posixpath.dirname(m.target)
+        for m in spec.mounts
+        if isinstance(m, BindMount) and not m.source.is_dir()
+    ]
     stubs = _StubCleaner(
-        spec.rootfs, [*default_mount_targets(), *(b[1] for b in binds), *(t[0] for t in tmpfs)]
+        spec.rootfs,
+        [*default_mount_targets(), *(b[1] for b in binds), *(t[0] for t in tmpfs)],
+        keep_dirs=user_dirs,
     )
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
     lock = threading.Lock()
