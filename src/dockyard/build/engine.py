@@ -386,7 +386,7 @@ class Builder:
             self.store.set_root(f"build-{config_desc.digest.hex[:16]}", [manifest.digest])
         from dockyard.build.export import export
 
-        export(self, manifest, config, final)
+        export(self, manifest, final)
         return BuildResult(
             image_digest=manifest.digest,
             config_digest=config_desc.digest,
@@ -499,6 +499,7 @@ class _StageRunner:
         *,
         history: str,
         label: str | None,
+        files: dict[str, str] | None = None,
     ) -> None:
         """Reuse the step from the cache, or run ``action`` on a snapshot and keep its layer."""
         b = self.b
@@ -506,7 +507,7 @@ class _StageRunner:
         title = label or self._title(instr)
         b.progress(Event(task, EventKind.START, title))
         identity = f"{b.options.context}\0{b.dockerfile_name}\0{self.stage.display_name}\0{self.position}\0{label or ''}"
-        previous = b.cache.remember(identity, inputs)
+        previous, previous_files = b.cache.remember(identity, inputs, files)
         key = inputs.key
         hit = None if b.options.no_cache else b.cache.lookup(key)
         entry: dict[str, Any] = {"step": title, "key": key, "cached": hit is not None}
@@ -515,7 +516,7 @@ class _StageRunner:
             b.progress(Event(task, EventKind.CACHED, "HIT" if b.options.explain_cache else ""))
             layer = hit.layer
         else:
-            reason = self._explain(inputs, previous)
+            reason = self._explain(inputs, previous, files or {}, previous_files)
             entry["reason"] = reason
             if b.options.explain_cache:
                 b.progress(Event(task, EventKind.LOG, f"cache MISS: {reason}"))
@@ -535,7 +536,13 @@ class _StageRunner:
             )
         )
 
-    def _explain(self, inputs: KeyInputs, previous: KeyInputs | None) -> str:
+    def _explain(
+        self,
+        inputs: KeyInputs,
+        previous: KeyInputs | None,
+        files: dict[str, str],
+        before: dict[str, str],
+    ) -> str:
         if self.b.options.no_cache:
             return "--no-cache"
         if previous is None:
@@ -543,6 +550,21 @@ class _StageRunner:
         diff = inputs.first_difference(previous)
         if diff is None:
             return "the cached result was removed (pruned)"
+        if diff.name == "parent":
+            if (diff.after or "").startswith(("image:", "scratch")):
+                return f"base image changed: {diff.before} -> {diff.after}"
+            return "an earlier step of this stage was rebuilt"
+        if diff.name == "sources" and (files or before):
+            changed = sorted(
+                p for p in files.keys() | before.keys() if files.get(p) != before.get(p)
+            )
+            if changed:
+                shown = ", ".join(
+                    f"{p} ({'added' if p not in before else 'removed' if p not in files else 'changed'})"
+                    for p in changed[:5]
+                )
+                more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+                return f"files changed: {shown}{more}"
         return diff.describe()
 
     def _execute(
@@ -856,6 +878,8 @@ class _StageRunner:
             )
         chmod = _parse_chmod(instr.chmod, instr) if instr.chmod else None
         contents = [(c.path, expand_heredoc(c, state.expansion_env())) for c in instr.contents]
+        selection = None
+        source_identity: dict[str, Any] = {}
         if from_ref:
             source_identity = {"from": self._source_key(from_ref), "paths": list(instr.sources)}
         elif instr.sources:
@@ -863,8 +887,6 @@ class _StageRunner:
                 instr.sources, excludes=instr.excludes, allow_empty_wildcard=True
             )
             source_identity = {"context": selection.digest}
-        else:
-            source_identity = {}
         inputs = KeyInputs.of(
             keyword.lower(),
             state.key,
@@ -909,8 +931,15 @@ class _StageRunner:
                     assert selection is not None
                     copy_selection(context.root, selection.matches, root, request)
 
+        files = None
+        if selection is not None:
+            files = {
+                e.path: f"{e.kind}:{e.mode:o}:{e.link_target}:{e.sha256}"
+                for m in selection.matches
+                for e in m.entries
+            }
         history = created_by(instr)
-        self._step(instr, inputs, action, history=history, label=label)
+        self._step(instr, inputs, action, history=history, label=label, files=files)
 
     def _write_contents(
         self, root: Path, contents: list[tuple[str, str]], dest: str, request: CopyRequest

@@ -15,7 +15,7 @@ from dockyard.build.options import OutputSpec
 from dockyard.build.snapshot import readonly_view
 from dockyard.errors import NotImplementedYetError, UsageError
 from dockyard.image import Image
-from dockyard.oci import ImageConfig, Manifest, Reference
+from dockyard.oci import Manifest, Reference
 from dockyard.transport.transport import TransportOptions, open_sink
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["export"]
 
 
-def export(builder: Builder, manifest: Manifest, config: ImageConfig, final: StageResult) -> None:
+def export(builder: Builder, manifest: Manifest, final: StageResult) -> None:
     """Write the image to every ``--output``; each write is atomic or leaves nothing behind."""
     store = builder.store
     image = store.open_descriptor(manifest.descriptor())
@@ -54,7 +54,6 @@ def export(builder: Builder, manifest: Manifest, config: ImageConfig, final: Sta
                 _export_rootfs(builder, final, Path(spec.dest))
             elif spec.type == "tar":
                 _export_tar(builder, final, spec)
-            del config
 
 
 def _tag_names(tags: tuple[str, ...]) -> list[str]:

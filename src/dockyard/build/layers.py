@@ -136,15 +136,23 @@ class LayerCache:
         _atomic_json(self._record_path(key), data)
         return CachedStep(key, inputs, layer)
 
-    def remember(self, identity: str, inputs: KeyInputs) -> KeyInputs | None:
-        """Store the inputs of the step at ``identity``; return what the previous build had."""
+    def remember(
+        self, identity: str, inputs: KeyInputs, files: dict[str, str] | None = None
+    ) -> tuple[KeyInputs | None, dict[str, str]]:
+        """Store what the step at ``identity`` had this time; return what it had last time.
+
+        ``files`` (path -> content identity) never enters the key: it only lets
+        ``--explain-cache`` name the files that changed.
+        """
         path = self.explain_dir / Digest.of(identity.encode()).hex
-        previous = None
+        previous, previous_files = None, {}
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            previous = KeyInputs.from_dict(json.loads(path.read_bytes()))
+            data = json.loads(path.read_bytes())
+            previous = KeyInputs.from_dict(data["inputs"])
+            previous_files = {str(k): str(v) for k, v in data.get("files", {}).items()}
         if previous != inputs:
-            _atomic_json(path, inputs.to_dict())
-        return previous
+            _atomic_json(path, {"inputs": inputs.to_dict(), "files": files or {}})
+        return previous, previous_files
 
 
 def _layer_to(layer: Layer | None) -> dict[str, Any] | None:

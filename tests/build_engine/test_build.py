@@ -1,0 +1,275 @@
+"""End-to-end builds with the real executor: cache, explain, errors, outputs, reproducibility."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dockyard.cli import app
+from dockyard.store.store import Store
+from tests.conftest import Registry
+
+pytestmark = pytest.mark.runc
+
+BASE = "dybase:1"
+
+
+def build(busybox_oci: Path, context: Path, *args: str) -> Result:
+    return CliRunner().invoke(
+        app,
+        [
+            "build",
+            "--progress",
+            "plain",
+            "--network",
+            "none",
+            "--build-context",
+            f"{BASE}=oci-layout://{busybox_oci}:1",
+            *args,
+            str(context),
+        ],
+    )
+
+
+def write(context: Path, dockerfile: str, **files: str) -> Path:
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_text(dockerfile)
+    for name, text in files.items():
+        path = context / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return context
+
+
+GO_SERVICE = f"""FROM {BASE} AS build
+WORKDIR /src
+COPY go.mod ./
+RUN cat go.mod > /deps.txt
+COPY main.go ./
+RUN cat main.go > /app.txt
+FROM {BASE}
+COPY --from=build /deps.txt /app.txt /srv/
+"""
+
+
+def test_no_op_rebuild_hits_every_step_and_gives_the_same_image(
+    busybox_oci: Path, tmp_path: Path
+) -> None:
+    ctx = write(
+        tmp_path / "ctx", GO_SERVICE, **{"go.mod": "module x\n", "main.go": "package main\n"}
+    )
+    first = build(busybox_oci, ctx, "--format", "json")
+    assert first.exit_code == 0, first.output
+    second = build(busybox_oci, ctx, "--format", "json")
+    assert second.exit_code == 0, second.output
+    meta1 = json.loads(first.stdout)
+    meta2 = json.loads(second.stdout)
+    assert meta2["dockyard.cache"]["misses"] == 0
+    assert meta2["dockyard.cache"]["hits"] == meta1["dockyard.cache"]["misses"]
+    assert meta1["containerimage.digest"] == meta2["containerimage.digest"]
+
+
+def test_source_change_keeps_the_dependency_layer_and_names_the_file(
+    busybox_oci: Path, tmp_path: Path
+) -> None:
+    ctx = write(
+        tmp_path / "ctx", GO_SERVICE, **{"go.mod": "module x\n", "main.go": "package main\n"}
+    )
+    assert build(busybox_oci, ctx).exit_code == 0
+    (ctx / "main.go").write_text("package main // changed\n")
+    result = build(busybox_oci, ctx, "--explain-cache", "--format", "json")
+    assert result.exit_code == 0, result.output
+    steps = {s["step"]: s for s in json.loads(result.stdout)["dockyard.cache"]["steps"]}
+    assert steps["[build 3/5] RUN cat go.mod > /deps.txt"]["cached"] is True
+    copy_main = steps["[build 4/5] COPY main.go ./"]
+    assert copy_main["cached"] is False
+    assert copy_main["reason"] == "files changed: main.go (changed)"
+    assert (
+        steps["[build 5/5] RUN cat main.go > /app.txt"]["reason"]
+        == "an earlier step of this stage was rebuilt"
+    )
+    assert "cache MISS: files changed: main.go (changed)" in result.stderr
+
+
+def test_same_size_and_mtime_but_new_content_is_never_a_false_hit(
+    busybox_oci: Path, tmp_path: Path
+) -> None:
+    # BuildKit has shipped this bug: a stat-only cache that trusts size+mtime.
+    ctx = write(
+        tmp_path / "ctx", f"FROM {BASE}\nCOPY data.txt /data.txt\n", **{"data.txt": "AAAA\n"}
+    )
+    stamp = (ctx / "data.txt").stat()
+    out1 = tmp_path / "out1"
+    assert build(busybox_oci, ctx, "-o", f"type=local,dest={out1}").exit_code == 0
+    (ctx / "data.txt").write_text("BBBB\n")
+    os.utime(ctx / "data.txt", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    out2 = tmp_path / "out2"
+    result = build(busybox_oci, ctx, "-o", f"type=local,dest={out2}", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert (out2 / "data.txt").read_text() == "BBBB\n"
+    assert json.loads(result.stdout)["dockyard.cache"]["misses"] == 1
+
+
+def test_failing_run_reports_command_exit_code_and_output_and_tags_nothing(
+    busybox_oci: Path, tmp_path: Path, dockyard_home: Path
+) -> None:
+    ctx = write(
+        tmp_path / "ctx", f"FROM {BASE}\nRUN echo about to fail && echo on stderr >&2 && exit 7\n"
+    )
+    result = build(busybox_oci, ctx, "-t", "broken:1")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "exit code: 7" in result.stderr or "exit code 7" in result.stderr
+    assert "echo about to fail" in result.stderr
+    assert "on stderr" in result.stderr
+    assert not Store.open(dockyard_home).has("broken:1")
+
+
+def test_source_date_epoch_gives_identical_digests(busybox_oci: Path, tmp_path: Path) -> None:
+    ctx = write(tmp_path / "ctx", f"FROM {BASE}\nRUN echo hi > /hi\nCOPY f /f\n", f="data\n")
+    digests = []
+    for _ in range(2):
+        result = build(
+            busybox_oci,
+            ctx,
+            "--no-cache",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1700000000",
+            "--format",
+            "json",
+        )
+        assert result.exit_code == 0, result.output
+        digests.append(json.loads(result.stdout)["containerimage.digest"])
+        time.sleep(1.1)  # a later wall clock must not change anything
+    assert digests[0] == digests[1]
+
+
+def _all_layer_bytes(oci: Path) -> bytes:
+    out = b""
+    for blob in (oci / "blobs" / "sha256").iterdir():
+        data = blob.read_bytes()
+        out += gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    return out
+
+
+def test_secret_reaches_the_step_but_not_the_image(busybox_oci: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("hunter2-very-secret")
+    ctx = write(
+        tmp_path / "ctx",
+        f"FROM {BASE}\nRUN --mount=type=secret,id=tok,required=true test -s /run/secrets/tok && echo ok > /ok\n",
+    )
+    oci = tmp_path / "oci"
+    result = build(
+        busybox_oci, ctx, "--secret", f"id=tok,src={secret}", "-o", f"type=oci,dest={oci},tar=false"
+    )
+    assert result.exit_code == 0, result.output
+    assert b"hunter2" not in _all_layer_bytes(oci)
+    missing = build(busybox_oci, ctx, "--no-cache")
+    assert missing.exit_code == 1
+    assert "secret 'tok' is required" in missing.stderr
+
+
+def test_independent_stages_run_in_parallel(busybox_oci: Path, tmp_path: Path) -> None:
+    ctx = write(
+        tmp_path / "ctx",
+        f"FROM {BASE} AS a\nRUN sleep 1 && echo a > /a\n"
+        f"FROM {BASE} AS b\nRUN sleep 1 && echo b > /b\n"
+        f"FROM {BASE}\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    )
+    result = build(busybox_oci, ctx, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    starts = [i for i, line in enumerate(lines) if "RUN sleep 1" in line]
+    first_done = next(i for i, line in enumerate(lines) if " DONE " in line)
+    assert len(starts) == 2
+    assert max(starts) < first_done  # both RUNs started before either finished
+
+
+def test_outputs_docker_archive_tar_iidfile_metadata_and_store(
+    busybox_oci: Path, tmp_path: Path, dockyard_home: Path
+) -> None:
+    ctx = write(tmp_path / "ctx", f'FROM {BASE}\nCOPY f /f\nCMD ["cat", "/f"]\n', f="hello\n")
+    archive = tmp_path / "image.tar"
+    rootfs_tar = tmp_path / "rootfs.tar"
+    iid = tmp_path / "iid"
+    meta = tmp_path / "meta.json"
+    result = build(
+        busybox_oci,
+        ctx,
+        "-t", "shop/api:dev",
+        "-o", f"type=docker,dest={archive}",
+        "-o", f"type=tar,dest={rootfs_tar}",
+        "-o", "type=image",
+        "--iidfile", str(iid),
+        "--metadata-file", str(meta),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--config", f"docker-archive:{archive}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(inspected.stdout)["config"]["Cmd"] == ["cat", "/f"]
+    names = subprocess.run(
+        ["tar", "-tf", str(rootfs_tar)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "f" in names.split()
+    metadata = json.loads(meta.read_text())
+    assert iid.read_text() == metadata["containerimage.config.digest"]
+    assert Store.open(dockyard_home).has("shop/api:dev")
+
+
+@pytest.mark.registry
+def test_push_to_registry_output(busybox_oci: Path, tmp_path: Path, registry: Registry) -> None:
+    ctx = write(tmp_path / "ctx", f"FROM {BASE}\nCOPY f /f\n", f="pushed\n")
+    ref = f"{registry.host}/build/pushed:1"
+    result = build(busybox_oci, ctx, "-t", ref, "--push", "--format", "json")
+    assert result.exit_code == 0, result.output
+    digest = json.loads(result.stdout)["containerimage.digest"]
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(inspected.stdout)["Digest"] == digest
+
+
+def test_dockerfile_from_stdin_without_context(busybox_oci: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "build",
+            "--build-context",
+            f"{BASE}=oci-layout://{busybox_oci}:1",
+            "--progress",
+            "quiet",
+            "-",
+        ],
+        input=f"FROM {BASE}\nRUN echo from-stdin > /x\n",
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_copy_outside_context_is_a_clear_error(busybox_oci: Path, tmp_path: Path) -> None:
+    ctx = write(tmp_path / "ctx", f"FROM {BASE}\nCOPY ../secret /x\n")
+    result = build(busybox_oci, ctx)
+    assert result.exit_code == 2
+    assert "outside the build context" in result.stderr
+
+
+def test_unknown_instruction_points_at_the_line(busybox_oci: Path, tmp_path: Path) -> None:
+    ctx = write(tmp_path / "ctx", f"FROM {BASE}\nECHO hi\n")
+    result = build(busybox_oci, ctx)
+    assert result.exit_code == 2
+    assert "Dockerfile:2" in result.stderr
+    assert "Traceback" not in result.output
