@@ -23,8 +23,9 @@ from dockyard.build.context import BuildContext
 from dockyard.build.copy import CopyRequest, copy_into, copy_selection, resolve_dest
 from dockyard.build.keys import KeyInputs
 from dockyard.build.layer import Compression, write_layer_from_upper
-from dockyard.build.layers import Layer, LayerCache
+from dockyard.build.layers import CachedStep, Layer, LayerCache
 from dockyard.build.options import BuildOptions
+from dockyard.build.remote import BuiltStep, StepSink, StepSource
 from dockyard.build.snapshot import Snapshotter, readonly_view
 from dockyard.build.stage import (
     DEFAULT_PATH_ENV,
@@ -168,6 +169,10 @@ class Builder:
         self.counter = _StepCounter()
         self._context: BuildContext | None = None
         self._context_lock = threading.Lock()
+        self.sources: list[StepSource] = []  # imported --cache-from caches
+        self.sinks: list[StepSink] = []  # --cache-to exports
+        self._built: list[tuple[CachedStep, str]] = []
+        self._built_lock = threading.Lock()
         self._images: dict[str, _Base] = {}
         self._images_lock = threading.Lock()
         self.dockerfile_name = str(options.dockerfile) if options.dockerfile else "Dockerfile"
@@ -244,7 +249,54 @@ class Builder:
                 for future in futures.values():
                     future.cancel()
                 raise
-        return self._finish(final)
+        result = self._finish(final)
+        chain: set[str] = set()
+        index: int | None = plan.target
+        while index is not None:
+            chain.add(plan.stages[index].display_name)
+            index = plan.stages[index].base_stage
+        self._export_cache(chain)
+        return result
+
+    def _export_cache(self, chain: set[str]) -> None:
+        """Hand every step to the --cache-to exporters; a failed export is only a warning."""
+        if not self.sinks:
+            return
+        steps = [BuiltStep(step, stage, stage in chain) for step, stage in self._built]
+        for sink in self.sinks:
+            try:
+                sink.export(steps, self.store)
+            except DockyardError as exc:
+                self._warn(f"cache export failed (the build itself succeeded): {exc}")
+
+    # -- the cache ------------------------------------------------------------------------------
+    def lookup(self, key: str) -> CachedStep | None:
+        """A cached step: the local cache first, then each imported cache in order.
+
+        A step found in an imported cache has its layer blob fetched into the store and is
+        recorded locally, so the next build finds it without the network. An imported
+        cache that fails is a warning: the step is then simply built.
+        """
+        hit = self.cache.lookup(key)
+        if hit is not None:
+            return hit
+        for source in self.sources:
+            try:
+                found = source.lookup(key)
+                if found is None:
+                    continue
+                if found.layer is not None and not self.store.has_blob(found.layer.blob.digest):
+                    with self.store.writing():
+                        source.fetch(found.layer, self.store)
+                return self.cache.record(found.inputs, found.layer)
+            except DockyardError as exc:
+                self._warn(f"cache import failed, building instead: {exc}")
+        return None
+
+    def built(self, step: CachedStep, stage: str) -> None:
+        """Remember a step of this build for the cache exporters."""
+        with self._built_lock:
+            self._built.append((step, stage))
 
     def _warn(self, message: str) -> None:
         self.progress(Event("build", EventKind.WARNING, message))
@@ -509,7 +561,7 @@ class _StageRunner:
         identity = f"{b.options.context}\0{b.dockerfile_name}\0{self.stage.display_name}\0{self.position}\0{label or ''}"
         previous, previous_files = b.cache.remember(identity, inputs, files)
         key = inputs.key
-        hit = None if b.options.no_cache else b.cache.lookup(key)
+        hit = None if b.options.no_cache else b.lookup(key)
         entry: dict[str, Any] = {"step": title, "key": key, "cached": hit is not None}
         if hit is not None:
             b.counter.add(entry, hit=True)
@@ -523,6 +575,7 @@ class _StageRunner:
             layer = self._execute(task, inputs, action, history)
             b.counter.add(entry, hit=False)
             b.progress(Event(task, EventKind.DONE))
+        b.built(CachedStep(key, inputs, layer), self.stage.display_name)
         state = self.state
         state.key = key
         if layer is not None:
