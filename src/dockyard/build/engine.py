@@ -251,10 +251,10 @@ class Builder:
                 raise
         result = self._finish(final)
         chain: set[str] = set()
-        index: int | None = plan.target
-        while index is not None:
-            chain.add(plan.stages[index].display_name)
-            index = plan.stages[index].base_stage
+        link: int | None = plan.target
+        while link is not None:
+            chain.add(plan.stages[link].display_name)
+            link = plan.stages[link].base_stage
         self._export_cache(chain)
         return result
 
