@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -51,13 +50,12 @@ def _bulk(seed: int, size: int) -> bytes:
 
 
 def _status(count: int, extra: int = 0) -> str:
-    parts = []
-    for i in range(count + extra):
-        parts.append(
-            f"Package: pkg{i}\nStatus: install ok installed\nArchitecture: amd64\n"
-            f"Source: src{i // 3}\nVersion: 1.{i}.0-{i % 5}+deb11u1\n"
-            "Description: a package\n multi-line description\n"
-        )
+    parts = [
+        f"Package: pkg{i}\nStatus: install ok installed\nArchitecture: amd64\n"
+        f"Source: src{i // 3}\nVersion: 1.{i}.0-{i % 5}+deb11u1\n"
+        "Description: a package\n multi-line description\n"
+        for i in range(count + extra)
+    ]
     parts.append("Package: libssl1.1\nStatus: install ok installed\nArchitecture: amd64\n")
     parts[-1] += "Source: openssl\nVersion: 1.1.1n-0+deb11u3\n"
     return "\n".join(parts)
@@ -229,10 +227,14 @@ def main() -> None:
         if not layout.is_dir():
             layout = build_image(work, args.size_mb)
         size = sum(p.stat().st_size for p in (layout / "blobs" / "sha256").iterdir())
-        print(f"image: {size / 1e6:.0f} MB compressed, built in {time.perf_counter() - start:.1f} s")
+        print(
+            f"image: {size / 1e6:.0f} MB compressed, built in {time.perf_counter() - start:.1f} s"
+        )
 
         floor_time, raw = floor(layout)
-        print(f"floor (gunzip + tar read):  {floor_time:6.2f} s  ({raw / 1e6 / floor_time:.0f} MB/s)")
+        print(
+            f"floor (gunzip + tar read):  {floor_time:6.2f} s  ({raw / 1e6 / floor_time:.0f} MB/s)"
+        )
 
         start = time.perf_counter()
         image = select_platform(OCILayout.open(layout).source("1"))
@@ -245,8 +247,7 @@ def main() -> None:
             f"{read_time / floor_time:.2f}"
         )
         print(
-            f"dockyard read + catalog:    {catalog_time:6.2f} s  "
-            f"({len(found.packages)} packages)"
+            f"dockyard read + catalog:    {catalog_time:6.2f} s  ({len(found.packages)} packages)"
         )
 
         db = work / "vuln.sqlite"
@@ -265,11 +266,19 @@ def main() -> None:
         )
 
         env = dict(os.environ, DOCKYARD_HOME=str(work / "home"))
+        gnu_time = shutil.which("time") or (
+            "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+        )
         for label in ("cold", "warm"):
+            rss_file = work / "rss"
+            prefix = [gnu_time, "-f", "%M", "-o", str(rss_file)] if gnu_time else []
             start = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "dockyard", "scan", f"oci:{layout}:1", "--db", str(db)]
-                + ["--format", "json", "--progress", "quiet"],
+                [
+                    *prefix,
+                    *(sys.executable, "-m", "dockyard", "scan", f"oci:{layout}:1"),
+                    *("--db", str(db), "--format", "json", "--progress", "quiet"),
+                ],
                 env=env,
                 capture_output=True,
                 check=False,
@@ -278,10 +287,14 @@ def main() -> None:
             if proc.returncode != 0:
                 print(proc.stderr.decode()[-2000:])
                 raise SystemExit("dockyard scan failed")
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            peak = (
+                f"peak RSS {int(rss_file.read_text().split()[-1]) / 1024:.0f} MB"
+                if gnu_time
+                else ""
+            )
             print(
-                f"dockyard scan CLI ({label} cache): {elapsed:6.2f} s  ratio to floor "
-                f"{elapsed / floor_time:.2f}  peak RSS {peak:.0f} MB"
+                f"dockyard scan CLI ({label} page cache): {elapsed:6.2f} s  ratio to floor "
+                f"{elapsed / floor_time:.2f}  {peak}"
             )
     finally:
         if args.keep is None:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,50 @@ def test_unknown_instruction_points_at_the_line(busybox_oci: Path, tmp_path: Pat
     assert result.exit_code == 2
     assert "Dockerfile:2" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTP server on loopback serving a directory."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+
+    class Quiet(http.server.ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass
+
+    server = Quiet(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a, **k: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_add_url_with_checksum(
+    busybox_oci: Path, tmp_path: Path, http_server: tuple[str, Path]
+) -> None:
+    url, www = http_server
+    (www / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    digest = "sha256:" + __import__("hashlib").sha256(b"#!/bin/sh\necho tool\n").hexdigest()
+    ctx = write(tmp_path / "ctx", f"FROM {BASE}\nADD --checksum={digest} {url}/tool.sh /opt/\n")
+    out = tmp_path / "out"
+    result = build(busybox_oci, ctx, "-o", f"type=local,dest={out}")
+    assert result.exit_code == 0, result.output
+    added = out / "opt" / "tool.sh"
+    assert added.read_text() == "#!/bin/sh\necho tool\n"
+    assert added.stat().st_mode & 0o777 == 0o600
+    bad = write(
+        tmp_path / "bad", f"FROM {BASE}\nADD --checksum=sha256:{'0' * 64} {url}/tool.sh /opt/\n"
+    )
+    result = build(busybox_oci, bad)
+    assert result.exit_code == 1
+    assert "digest mismatch" in result.stderr

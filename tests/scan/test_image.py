@@ -270,3 +270,20 @@ def test_bad_layers(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sbom", str(tarball)])
     assert result.exit_code == 2 and "docker-archive:" in result.stderr
     shutil.rmtree(tmp_path / "wrong")
+
+
+def test_docker_archive_target(
+    tmp_path: Path, layered_image: tuple[Path, list[str]], small_vulndb: Path
+) -> None:
+    root, diff_ids = layered_image
+    archive = tmp_path / "image.tar"
+    copy(f"oci:{root}:1", f"docker-archive:{archive}:scan/layered:1")
+    result = CliRunner().invoke(
+        app,
+        ["scan", f"docker-archive:{archive}", "--db", str(small_vulndb), "--format", "json"],
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["Metadata"]["DiffIDs"] == diff_ids
+    layers = {v["Layer"]["DiffID"] for r in report["Results"] for v in r["Vulnerabilities"]}
+    assert layers == {diff_ids[0], diff_ids[1]}

@@ -21,6 +21,7 @@ from typing import Any
 from dockyard.build import executor
 from dockyard.build.context import BuildContext
 from dockyard.build.copy import CopyRequest, copy_into, copy_selection, resolve_dest
+from dockyard.build.fetch import Download, download, is_url
 from dockyard.build.keys import KeyInputs
 from dockyard.build.layer import Compression, write_layer_from_upper
 from dockyard.build.layers import CachedStep, Layer, LayerCache
@@ -738,9 +739,11 @@ class _StageRunner:
                     env=env,
                     cwd=state.workdir(),
                     user=state.config.user,
-                    network=executor.NetworkMode.HOST
-                    if network == "host"
-                    else executor.NetworkMode.NONE,
+                    # "default" is the host's network, as buildkitd without CNI and as
+                    # Kaniko/Buildah give RUN: package installs need it. "none" isolates.
+                    network=executor.NetworkMode.NONE
+                    if network == "none"
+                    else executor.NetworkMode.HOST,
                     mounts=tuple(m for m in run_mounts if m is not None),
                 )
                 task = f"{self.stage.display_name}/{self.position}/{instr.location.start_line}"
@@ -925,9 +928,25 @@ class _StageRunner:
                 line=instr.location.start_line,
                 source_line=instr.original,
             )
-        if isinstance(instr, AddInstruction) and any("://" in s for s in instr.sources):
-            raise NotImplementedYetError(
-                "ADD of a URL is not supported yet", hint="download it in a RUN step or COPY it"
+        downloads: list[Download] = []
+        if isinstance(instr, AddInstruction):
+            urls = [s for s in instr.sources if is_url(s)]
+            if any(s.startswith("git@") or s.endswith(".git") for s in instr.sources):
+                raise NotImplementedYetError("ADD of a git repository is not supported yet")
+            downloads = [
+                download(u, self.b.store.home / "tmp", checksum=instr.checksum) for u in urls
+            ]
+            if urls:
+                instr = dataclasses.replace(
+                    instr, sources=tuple(s for s in instr.sources if not is_url(s))
+                )
+        elif any(is_url(s) for s in instr.sources):
+            raise DockerfileError(
+                "COPY does not download URLs",
+                file=instr.location.file,
+                line=instr.location.start_line,
+                source_line=instr.original,
+                hint="use ADD --checksum=sha256:... URL DEST",
             )
         chmod = _parse_chmod(instr.chmod, instr) if instr.chmod else None
         contents = [(c.path, expand_heredoc(c, state.expansion_env())) for c in instr.contents]
@@ -946,6 +965,7 @@ class _StageRunner:
             [
                 ("sources", source_identity),
                 ("inline", [[p, Digest.of(d.encode()).hex] for p, d in contents]),
+                ("urls", [[d.url, str(d.digest)] for d in downloads]),
                 ("dest", instr.dest),
                 ("workdir", state.workdir()),
                 ("chown", instr.chown or ""),
@@ -970,6 +990,8 @@ class _StageRunner:
             )
             if contents:
                 self._write_contents(root, contents, dest, request)
+            for fetched in downloads:
+                self._place_download(root, fetched, request)
             if not instr.sources:
                 return
             if from_ref:
@@ -992,7 +1014,28 @@ class _StageRunner:
                 for e in m.entries
             }
         history = created_by(instr)
-        self._step(instr, inputs, action, history=history, label=label, files=files)
+        try:
+            self._step(instr, inputs, action, history=history, label=label, files=files)
+        finally:
+            for fetched in downloads:
+                fetched.path.unlink(missing_ok=True)
+
+    def _place_download(self, root: Path, fetched: Download, request: CopyRequest) -> None:
+        """An ADDed URL: 0600 (as BuildKit), owned by --chown or root, mtime from Last-Modified."""
+        from dockyard.build._scoped import root_path
+
+        if request.dest_is_dir or root_path(root, request.dest).is_dir():
+            parent = root_path(root, request.dest)
+            parent.mkdir(parents=True, exist_ok=True)
+            host = parent / fetched.filename
+        else:
+            root_path(root, posixpath.dirname(request.dest)).mkdir(parents=True, exist_ok=True)
+            host = root_path(root, request.dest, follow_final=False)
+        shutil.copyfile(fetched.path, host)
+        os.lchown(host, *(request.chown or (0, 0)))
+        host.chmod(request.chmod if request.chmod is not None else 0o600)
+        if fetched.mtime is not None:
+            os.utime(host, (fetched.mtime, fetched.mtime))
 
     def _write_contents(
         self, root: Path, contents: list[tuple[str, str]], dest: str, request: CopyRequest

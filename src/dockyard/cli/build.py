@@ -58,7 +58,7 @@ def _atomic_write(path: str, text: str) -> None:
     default="default",
     type=click.Choice(["default", "none", "host"]),
     show_default=True,
-    help="Networking mode for RUN instructions.",
+    help="Networking mode for RUN instructions (default: the host network; none: loopback only).",
 )
 @click.option(
     "--secret",

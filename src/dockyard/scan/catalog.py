@@ -14,6 +14,7 @@ from dockyard.errors import DockyardError, NotFoundError
 from dockyard.progress import NULL_SINK, Event, EventKind, ProgressSink
 from dockyard.scan.fs import FileInfo, FileSystem
 from dockyard.scan.gobinary import read_go_buildinfo
+from dockyard.scan.rustbinary import read_cargo_auditable
 from dockyard.scan.versions import go_toolchain_version
 
 _ELF_MAGIC = b"\x7fELF"
@@ -32,13 +33,14 @@ __all__ = [
 ]
 
 # package types, named as trivy names them in its JSON report
-DEB, APK, PYTHON, NPM, GOBINARY, JAR = (
+DEB, APK, PYTHON, NPM, GOBINARY, JAR, RUSTBINARY = (
     "debian",
     "alpine",
     "python-pkg",
     "node-pkg",
     "gobinary",
     "jar",
+    "rustbinary",
 )
 
 
@@ -57,7 +59,7 @@ class OSInfo:
 class Package:
     """One installed package and the file that proves it."""
 
-    type: str  # debian, alpine, python-pkg, node-pkg, gobinary, jar
+    type: str  # debian, alpine, python-pkg, node-pkg, gobinary, jar, rustbinary
     name: str
     version: str
     location: str
@@ -460,7 +462,29 @@ def _read(fs: FileSystem, kind: str, info: FileInfo, os_info: OSInfo | None) -> 
     with handle:
         if handle.read(4) != _ELF_MAGIC:
             return []
-    return _go_packages(fs, info)
+    return _go_packages(fs, info) or _rust_packages(fs, info)
+
+
+def _rust_packages(fs: FileSystem, info: FileInfo) -> list[Package]:
+    """Runtime crates of a cargo-auditable binary (build-only crates are not in it at run
+    time; the binary's own local crate is the application, not a dependency).
+    """
+    with fs.open(info.path) as handle:
+        crates = read_cargo_auditable(handle)
+    packages = []
+    for crate in crates or []:
+        if crate.kind != "runtime" or (crate.root and crate.source == "local"):
+            continue
+        packages.append(
+            Package(
+                type=RUSTBINARY,
+                name=crate.name,
+                version=crate.version,
+                location=info.path,
+                purl=f"pkg:cargo/{quote(crate.name)}@{quote(crate.version)}",
+            )
+        )
+    return packages
 
 
 def _text(fs: FileSystem, path: str) -> str:

@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["GoBuildInfo", "GoModule", "parse_modinfo", "read_go_buildinfo"]
+__all__ = ["GoBuildInfo", "GoModule", "parse_modinfo", "read_elf_section", "read_go_buildinfo"]
 
 _MAGIC = b"\xff Go buildinf:"
 _SENTINEL_LEN = 16  # modinfo is wrapped in 16-byte sentinels
@@ -132,6 +132,18 @@ def _read_elf(handle: BinaryIO) -> _Elf | None:
             if sh_type != 8:  # not NOBITS
                 sections.append((label, addr, off, size))
     return _Elf(little, is64, tuple(sections), tuple(segments))
+
+
+def read_elf_section(handle: BinaryIO, name: str, limit: int = _MAX_SECTION) -> bytes | None:
+    """The bytes of the ELF section ``name`` (at most ``limit``), or None if absent/not ELF."""
+    elf = _read_elf(handle)
+    if elf is None:
+        return None
+    for label, _addr, off, size in elf.sections:
+        if label == name:
+            handle.seek(off)
+            return handle.read(min(size, limit))
+    return None
 
 
 def _read_at(handle: BinaryIO, elf: _Elf, addr: int, size: int) -> bytes:

@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidVersionError
-from dockyard.scan.catalog import APK, DEB, GOBINARY, NPM, PYTHON, Catalog, OSInfo, Package
+from dockyard.scan.catalog import (
+    APK,
+    DEB,
+    GOBINARY,
+    JAR,
+    NPM,
+    PYTHON,
+    RUSTBINARY,
+    Catalog,
+    OSInfo,
+    Package,
+)
 from dockyard.scan.cvss import SEVERITIES
 from dockyard.scan.db import VulnDB
 from dockyard.scan.osv import Advisory, Affected, evaluate
@@ -77,6 +88,10 @@ def ecosystems_for(package: Package, os_info: OSInfo | None) -> tuple[list[str],
         return ["npm"], package.name, package.version
     if package.type == GOBINARY:
         return ["Go"], package.name, package.version
+    if package.type == JAR and package.group:
+        return ["Maven"], package.name, package.version  # name is groupId:artifactId
+    if package.type == RUSTBINARY:
+        return ["crates.io"], package.name, package.version
     return [], "", ""
 
 

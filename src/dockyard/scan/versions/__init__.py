@@ -1,10 +1,11 @@
-"""Exact version ordering for each ecosystem: dpkg, apk, PEP 440, semver (npm, Go), RPM."""
+"""Exact version ordering for each ecosystem: dpkg, apk, PEP 440, semver (npm, Go), RPM, Maven."""
 
 from __future__ import annotations
 
 from dockyard.scan.versions._base import VersionScheme, sign
 from dockyard.scan.versions.apk import APK
 from dockyard.scan.versions.dpkg import DPKG
+from dockyard.scan.versions.maven import MAVEN
 from dockyard.scan.versions.pep440 import PEP440
 from dockyard.scan.versions.rpm import RPM
 from dockyard.scan.versions.semver import GO, SEMVER, go_toolchain_version
@@ -13,6 +14,7 @@ __all__ = [
     "APK",
     "DPKG",
     "GO",
+    "MAVEN",
     "PEP440",
     "RPM",
     "SEMVER",
@@ -35,6 +37,7 @@ _BY_ECOSYSTEM: dict[str, VersionScheme] = {
     "npm": SEMVER,
     "semver": SEMVER,
     "crates.io": SEMVER,
+    "maven": MAVEN,
     "red hat": RPM,
     "redhat": RPM,
     "rpm": RPM,
