@@ -172,7 +172,9 @@ def test_rpm_agrees_with_rpm_vercmp() -> None:
 
     pairs = [(version(), version()) for _ in range(300)]
     table = ",".join(f'{{"{a}","{b}"}}' for a, b in pairs)
-    script = f"%{{lua: for _, p in ipairs({{{table}}}) do print(rpm.vercmp(p[1], p[2]) .. ' ') end}}"
+    script = (
+        f"%{{lua: for _, p in ipairs({{{table}}}) do print(rpm.vercmp(p[1], p[2]) .. ' ') end}}"
+    )
     out = subprocess.run(["rpm", "--eval", script], capture_output=True, text=True, check=True)
     for (a, b), word in zip(pairs, out.stdout.split(), strict=True):
         assert RPM.compare(a, b) == int(word), (a, b)
