@@ -63,6 +63,7 @@ TARGETS = {  # scenario -> (label, target ratio)
     "3": ("one source file changed", 0.7),
     "4": ("dependency manifest changed", None),
     "5": ("4 parallel stages of ~2 s (cold)", 1.0),
+    "5b": ("  same, dockyard --jobs 4", 1.0),
     "6": ("20-service monorepo, no-op x20", 0.2),
     "6b": ("  same, dockyard in one process", 0.2),
     "7a": ("50,000-file context, no-op", 0.2),
@@ -97,6 +98,7 @@ class Tools:
 
     work: Path
     registry: str = ""  # "127.0.0.1:PORT" once started
+    contexts: dict[str, str] = field(default_factory=dict)  # extra --build-context for dockyard
     homes: list[Path] = field(default_factory=list)
 
     # dockyard ---------------------------------------------------------------------
@@ -106,7 +108,12 @@ class Tools:
         return home
 
     def dy_env(self, home: Path) -> dict[str, str]:
-        return {**os.environ, "DOCKYARD_HOME": str(home)}
+        # Byte-code cached as in any installed package (some shells set
+        # PYTHONDONTWRITEBYTECODE, which would time the compiler), kept in the work dir.
+        env = {**os.environ, "DOCKYARD_HOME": str(home)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.work / "pycache")
+        return env
 
     def dy_args(self, ctx: Path, tag: str, dockerfile: Path | None = None) -> list[str]:
         args = [
@@ -120,6 +127,8 @@ class Tools:
             "-t",
             TAG_PREFIX + tag,
         ]
+        for name, url in self.contexts.items():
+            args += ["--build-context", f"{name}={url}"]
         if dockerfile is not None:
             args += ["-f", str(dockerfile)]
         return [*args, str(ctx)]
@@ -154,28 +163,130 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def shop_context(work: Path, name: str) -> Path:
-    """A private copy of examples/shop (files are edited), without the ``# syntax=`` line."""
-    dest = work / name
-    shutil.copytree(REPO / "examples" / "shop", dest)
-    dockerfile = dest / "Dockerfile"
-    lines = dockerfile.read_text().splitlines(keepends=True)
-    dockerfile.write_text("".join(ln for ln in lines if not ln.startswith("# syntax=")))
-    return dest
+@dataclass
+class Service:
+    """The service of scenarios 1-4 and 8: examples/shop, or a generated stand-in."""
+
+    name: str
+    make: Callable[[Path], None]  # writes the context into an empty directory
+    source_file: str  # the file changed in scenario 3
+    manifest: str  # the dependency manifest changed in scenario 4
+    build_contexts: dict[str, str]  # NAME -> oci-layout://PATH:TAG, for dockyard
+    docker_images: dict[str, str]  # NAME -> oci:PATH:TAG, loaded into dockerd
+
+    def context(self, work: Path, name: str) -> Path:
+        dest = work / name
+        dest.mkdir()
+        self.make(dest)
+        dockerfile = dest / "Dockerfile"
+        lines = dockerfile.read_text().splitlines(keepends=True)
+        dockerfile.write_text("".join(ln for ln in lines if not ln.startswith("# syntax=")))
+        return dest
+
+    def change(self, ctx: Path, rel: str, i: int) -> None:
+        with (ctx / rel).open("a") as f:
+            f.write(f"// change {i}\n" if rel.endswith((".go", ".mod")) else f"extra{i}==0.{i}\n")
 
 
-PARALLEL_DOCKERFILE = f"""\
+STANDIN_DOCKERFILE = f"""\
+FROM {BASE} AS build
+WORKDIR /src
+COPY deps.txt ./
+RUN sleep 1 && mkdir -p /deps && for d in $(cat deps.txt); do \\
+      mkdir -p /deps/$d && seq 1 200 > /deps/$d/mod.txt; done
+COPY . .
+RUN sleep 0.5 && mkdir -p /out && cat cmd/app/*.go internal/*/*.go | md5sum > /out/app \\
+    && cp -r /deps /out/deps
+
+FROM {BASE}
+COPY --from=build /out /app
+USER 1000:1000
+ENTRYPOINT ["/bin/cat", "/app/app"]
+"""
+
+
+def make_standin(dest: Path) -> None:
+    write(dest / "Dockerfile", STANDIN_DOCKERFILE)
+    write(dest / ".dockerignore", "Dockerfile\n.dockerignore\n")
+    write(dest / "deps.txt", "".join(f"lib{i}==1.{i}.0\n" for i in range(20)))
+    write(dest / "cmd" / "app" / "main.go", "package main\n\nfunc main() {}\n")
+    for pkg in range(10):
+        for f in range(10):
+            write(
+                dest / "internal" / f"pkg{pkg}" / f"f{f}.go",
+                f"package pkg{pkg}\n\nvar V{f} = {pkg * 100 + f}\n",
+            )
+
+
+def standin_service() -> Service:
+    return Service(
+        name="generated stand-in (busybox, ~1 s dependency step)",
+        make=make_standin,
+        source_file="cmd/app/main.go",
+        manifest="deps.txt",
+        build_contexts={},
+        docker_images={},
+    )
+
+
+def shop_service() -> Service | None:
+    """examples/shop with the base images of scripts/make-base-images, if they can be made."""
+    shop = REPO / "examples" / "shop"
+    script = REPO / "scripts" / "make-base-images"
+    if not (shop / "Dockerfile").is_file() or not script.is_file():
+        return None
+    log("bench: making the example's base images (scripts/make-base-images)")
+    proc = subprocess.run(
+        [str(script), "--no-load", "--print-build-contexts"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    if proc.returncode != 0:
+        log(f"bench: scripts/make-base-images failed, using the stand-in:\n{proc.stderr[-1500:]}")
+        return None
+    contexts: dict[str, str] = {}
+    images: dict[str, str] = {}
+    for line in proc.stdout.split():
+        name, _, url = line.partition("=")
+        contexts[name] = url
+        images[name] = "oci:" + url.removeprefix("oci-layout://")
+    dockerfile = (shop / "Dockerfile").read_text()
+    if not all(f"FROM {name}" in dockerfile for name in contexts if name != "debian:12"):
+        log("bench: examples/shop does not use the base images made, using the stand-in")
+        return None
+
+    def make(dest: Path) -> None:
+        shutil.copytree(shop, dest, dirs_exist_ok=True)
+
+    return Service(
+        name="examples/shop",
+        make=make,
+        source_file="cmd/shop/main.go",
+        manifest="go.mod",
+        build_contexts=contexts,
+        docker_images=images,
+    )
+
+
+PARALLEL_DOCKERFILE = (
+    f"""\
 FROM {BASE} AS base
 RUN echo base > /base.txt
-""" + "".join(
-    f"""
+"""
+    + "".join(
+        f"""
 FROM base AS s{i}
 RUN sleep 2 && echo {i} > /out{i}.txt
 """
-    for i in range(4)
-) + f"""
+        for i in range(4)
+    )
+    + f"""
 FROM {BASE}
-""" + "".join(f"COPY --from=s{i} /out{i}.txt /\n" for i in range(4))
+"""
+    + "".join(f"COPY --from=s{i} /out{i}.txt /\n" for i in range(4))
+)
 
 
 def monorepo_context(work: Path, services: int) -> Path:
@@ -231,9 +342,9 @@ RUN find . -type f | wc -l > /count.txt
 Result = dict[str, tuple[list[float], list[float]]]  # scenario -> (dockyard, buildkit)
 
 
-def sc_shop(t: Tools, reps: int, res: Result, only: set[str]) -> None:
-    dy_ctx = shop_context(t.work, "shop-dy")
-    bk_ctx = shop_context(t.work, "shop-bk")
+def sc_shop(t: Tools, svc: Service, reps: int, res: Result, only: set[str]) -> None:
+    dy_ctx = svc.context(t.work, "shop-dy")
+    bk_ctx = svc.context(t.work, "shop-bk")
     home = t.fresh_home()
     if "1" in only:
         dy, bk = [], []
@@ -248,14 +359,13 @@ def sc_shop(t: Tools, reps: int, res: Result, only: set[str]) -> None:
         res["2"] = _alternate(
             reps, lambda: t.dy(home, dy_ctx, "shop"), lambda: t.bk(bk_ctx, "shop")
         )
-    for key, rel in (("3", "app/server.sh"), ("4", "deps.txt")):
+    for key, rel in (("3", svc.source_file), ("4", svc.manifest)):
         if key not in only:
             continue
         dy, bk = [], []
         for i in range(reps):
             for ctx in (dy_ctx, bk_ctx):
-                with (ctx / rel).open("a") as f:
-                    f.write(f"# change {key}.{i}\n" if rel.endswith(".sh") else f"extra{i}==0.{i}\n")
+                svc.change(ctx, rel, i)
             bk.append(t.bk(bk_ctx, "shop"))
             dy.append(t.dy(home, dy_ctx, "shop"))
         res[key] = (dy, bk)
@@ -279,11 +389,13 @@ def _alternate(
 def sc_parallel(t: Tools, reps: int, res: Result) -> None:
     ctx = t.work / "parallel"
     write(ctx / "Dockerfile", PARALLEL_DOCKERFILE)
-    dy, bk = [], []
+    dy, dy4, bk = [], [], []
     for _ in range(reps):
         bk.append(_cold_bk(t, ctx, "parallel"))
         dy.append(t.dy(t.fresh_home(), ctx, "parallel"))
+        dy4.append(t.dy(t.fresh_home(), ctx, "parallel", None, "--jobs", "4"))
     res["5"] = (dy, bk)
+    res["5b"] = (dy4, bk)
 
 
 def sc_monorepo(t: Tools, reps: int, res: Result, services: int) -> None:
@@ -326,9 +438,7 @@ def sc_bigctx(t: Tools, reps: int, res: Result, files: int) -> None:
     cold_dy = t.dy(home, ctx, "bigctx")
     cold_bk = _cold_bk(t, ctx, "bigctx")
     log(f"bench: cold build of the big context: dockyard {cold_dy:.2f} s, BuildKit {cold_bk:.2f} s")
-    res["7a"] = _alternate(
-        reps, lambda: t.dy(home, ctx, "bigctx"), lambda: t.bk(ctx, "bigctx")
-    )
+    res["7a"] = _alternate(reps, lambda: t.dy(home, ctx, "bigctx"), lambda: t.bk(ctx, "bigctx"))
     dy, bk = [], []
     target = ctx / "src" / "pkg0007" / "file042.go"
     for i in range(reps):
@@ -339,14 +449,14 @@ def sc_bigctx(t: Tools, reps: int, res: Result, files: int) -> None:
     res["7b"] = (dy, bk)
 
 
-def sc_registry_cache(t: Tools, reps: int, res: Result) -> None:
+def sc_registry_cache(t: Tools, svc: Service, reps: int, res: Result) -> None:
     help_text = subprocess.run(
         [DOCKYARD, "build", "--help"], capture_output=True, text=True, check=False
     ).stdout
     if "--cache-from" not in help_text:
         res["8"] = ([], [])
         return
-    ctx = shop_context(t.work, "shop-cache")
+    ctx = svc.context(t.work, "shop-cache")
     ref_dy = f"{t.registry}/dybench/shop-cache:buildcache"
     ref_bk = f"{t.registry}/dybench/shop-bk:1"
     # "machine A" fills the registry caches
@@ -417,18 +527,21 @@ def dockerd(work: Path) -> Iterator[None]:
 
 
 @contextmanager
-def base_image() -> Iterator[None]:
-    """``dybase:1`` in dockerd, loaded from the shared busybox OCI layout when missing."""
-    present = (
-        subprocess.run([DOCKER, "image", "inspect", BASE], capture_output=True).returncode == 0
-    )
-    if not present:
-        run(["skopeo", "copy", f"oci:{BUSYBOX_OCI}:1", f"docker-daemon:{BASE}"])
+def base_images(images: dict[str, str]) -> Iterator[None]:
+    """The base images in dockerd (NAME -> skopeo source), loaded when missing.
+
+    Those loaded here are removed again at the end."""
+    loaded: list[str] = []
     try:
+        for name, source in images.items():
+            inspect = [DOCKER, "image", "inspect", name]
+            if subprocess.run(inspect, capture_output=True, check=False).returncode != 0:
+                run(["skopeo", "copy", source, f"docker-daemon:{name}"])
+                loaded.append(name)
         yield
     finally:
-        if not present:
-            subprocess.run([DOCKER, "rmi", "-f", BASE], capture_output=True, check=False)
+        if loaded:
+            subprocess.run([DOCKER, "rmi", "-f", *loaded], capture_output=True, check=False)
 
 
 def free_port() -> int:
@@ -503,7 +616,8 @@ def cleanup_homes(t: Tools) -> None:
 def report(res: Result, reps: int, meta: dict[str, str]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     print(
-        f"\ndockyard build vs BuildKit — {meta['date']}, {meta['machine']}, median of {reps}\n"
+        f"\ndockyard build vs BuildKit — {meta['date']}, {meta['machine']}, median of {reps}"
+        f"\nservice (1-4, 8): {meta['service']}\n"
     )
     print(f"{'#':<3} {'scenario':<40} {'dockyard':>9} {'BuildKit':>9} {'ratio':>6} {'target':>7}")
     for key, (label, target) in TARGETS.items():
@@ -518,9 +632,7 @@ def report(res: Result, reps: int, meta: dict[str, str]) -> list[dict[str, objec
         ratio = dy_m / bk_m
         tgt = f"<={target}" if target is not None else "-"
         verdict = "" if target is None else ("ok" if ratio <= target else "MISSED")
-        print(
-            f"{key:<3} {label:<40} {dy_m:8.2f}s {bk_m:8.2f}s {ratio:6.2f} {tgt:>7} {verdict}"
-        )
+        print(f"{key:<3} {label:<40} {dy_m:8.2f}s {bk_m:8.2f}s {ratio:6.2f} {tgt:>7} {verdict}")
         rows.append(
             {
                 "scenario": key,
@@ -551,6 +663,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated scenarios, e.g. 2,7")
     parser.add_argument("--files", type=int, default=0, help="files in scenario 7 (50000)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--service",
+        choices=("auto", "shop", "standin"),
+        default="auto",
+        help="scenarios 1-4, 8: examples/shop (auto: when its base images can be made)",
+    )
     opts = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root (sudo): RUN needs overlayfs and runc")
@@ -564,19 +682,32 @@ def main() -> None:
     only = set(opts.only.split(",")) if opts.only else {"1", "2", "3", "4", "5", "6", "7", "8"}
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
 
+    svc = None if opts.service == "standin" else shop_service()
+    if svc is None:
+        if opts.service == "shop":
+            raise SystemExit("bench: examples/shop cannot be built here (see above)")
+        svc = standin_service()
+    meta["service"] = svc.name
+    log(f"bench: service for scenarios 1-4 and 8: {svc.name}")
+
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-build-"))
-    tools = Tools(work=work)
+    tools = Tools(work=work, contexts=svc.build_contexts)
     res: Result = {}
+    images = {BASE: f"oci:{BUSYBOX_OCI}:1", **svc.docker_images}
     try:
-        with dockerd(work), base_image(), registry(work) as reg:
+        with dockerd(work), base_images(images), registry(work) as reg:
             tools.registry = reg
             try:
+                # byte-compile dockyard once (untimed), as an installed package would be
+                warm = work / "warm"
+                write(warm / "Dockerfile", f"FROM {BASE}\nRUN true\n")
+                tools.dy(tools.fresh_home(), warm, "warm")
                 steps: list[tuple[str, Callable[[], None]]] = [
-                    ("1234", lambda: sc_shop(tools, reps, res, only)),
+                    ("1234", lambda: sc_shop(tools, svc, reps, res, only)),
                     ("5", lambda: sc_parallel(tools, reps, res)),
                     ("6", lambda: sc_monorepo(tools, reps, res, 20)),
                     ("7", lambda: sc_bigctx(tools, reps, res, files)),
-                    ("8", lambda: sc_registry_cache(tools, reps, res)),
+                    ("8", lambda: sc_registry_cache(tools, svc, reps, res)),
                 ]
                 for keys, step in steps:
                     if only & set(keys):

@@ -19,7 +19,7 @@ import io
 import json
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +30,9 @@ from dockyard.build.layers import CachedStep, Layer
 from dockyard.build.options import CacheSpec
 from dockyard.build.remote import BuiltStep, StepSink, StepSource
 from dockyard.errors import (
-    BuildError,
     DockyardError,
     InvalidDigestError,
     ManifestError,
-    NotFoundError,
     StoreError,
     UsageError,
 )
@@ -42,9 +40,8 @@ from dockyard.image import Image
 from dockyard.image.content import select_platform
 from dockyard.image.layout import LayoutSink, OCILayout
 from dockyard.oci import Descriptor, Digest, ImageConfig, Manifest, Platform, Reference
-from dockyard.oci import mediatypes as mt
 from dockyard.oci.manifest import canonical_json
-from dockyard.progress import Event, EventKind, ProgressSink
+from dockyard.progress import ProgressSink
 from dockyard.registry import RegistryClient, RegistrySink, RetryPolicy, open_remote
 from dockyard.store.store import Store
 
@@ -252,9 +249,7 @@ class RegistryCacheSink:
         records = _present(_select(steps, self.spec.mode), store)
         manifest, config = cache_artifact(records)
         try:
-            RegistrySink(self.client, self.reference).write(
-                _ArtifactImage(manifest, config, store)
-            )
+            RegistrySink(self.client, self.reference).write(_ArtifactImage(manifest, config, store))
         except DockyardError as exc:
             raise type(exc)(f"cache export to {self.reference}: {exc.message}") from exc
         except OSError as exc:
@@ -414,7 +409,9 @@ def apply_inline_cache(
     """
     extra = {k: v for k, v in config.extra.items() if k != INLINE_CACHE_KEY}
     if any(spec.type == "inline" for spec in cache_to):
-        records = [CacheRecord(s.key, s.inputs, s.layer, final=True) for s in _chain(steps, final_key)]
+        records = [
+            CacheRecord(s.key, s.inputs, s.layer, final=True) for s in _chain(steps, final_key)
+        ]
         extra[INLINE_CACHE_KEY] = encode_records(records)
     if dict(config.extra) == extra:
         return config
@@ -464,7 +461,9 @@ def configure(
     sinks: list[StepSink] = []
     try:
         if cache_from:
-            pool = ThreadPoolExecutor(max_workers=min(len(cache_from), 4), thread_name_prefix="cache-import")
+            pool = ThreadPoolExecutor(
+                max_workers=min(len(cache_from), 4), thread_name_prefix="cache-import"
+            )
         for spec in cache_from:
             assert pool is not None
             if spec.type == "registry":
@@ -498,25 +497,14 @@ def configure(
 
     housekeeping = Housekeeping(lease, close)
     sinks.append(housekeeping)
-    for source in sources:  # a build that fails never reaches the sinks
-        weakref.finalize(source, _close_quietly, clients)
+    # a build that fails never reaches the sinks: close when the Builder lets go of them
+    weakref.finalize(housekeeping, _close_quietly, clients, pool)
     return sources, sinks
 
 
-def _close_quietly(clients: list[RegistryClient]) -> None:
+def _close_quietly(clients: list[RegistryClient], pool: ThreadPoolExecutor | None) -> None:
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
     for made in clients:
         with contextlib.suppress(Exception):
             made.close()
-
-
-def describe_sources(specs: Sequence[CacheSpec]) -> str:
-    """``type=registry,ref=...; type=local,...`` for messages."""
-    return "; ".join(_describe(s) for s in specs)
-
-
-def warn(progress: ProgressSink, message: str) -> None:
-    progress(Event("build", EventKind.WARNING, message))
-
-
-def _unused(_: Mapping[str, Any]) -> None:  # pragma: no cover - keeps imports honest
-    del NotFoundError, BuildError

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.build import executor
+from dockyard.build import cache_io, executor
 from dockyard.build.context import BuildContext
 from dockyard.build.copy import CopyRequest, copy_into, copy_selection, resolve_dest
 from dockyard.build.fetch import Download, download, is_url
@@ -170,8 +170,16 @@ class Builder:
         self.counter = _StepCounter()
         self._context: BuildContext | None = None
         self._context_lock = threading.Lock()
-        self.sources: list[StepSource] = []  # imported --cache-from caches
-        self.sinks: list[StepSink] = []  # --cache-to exports
+        self.sources: list[StepSource]  # imported --cache-from caches
+        self.sinks: list[StepSink]  # --cache-to exports (the last one: local cache upkeep)
+        self.sources, self.sinks = cache_io.configure(
+            options.cache_from,
+            options.cache_to,
+            self.store,
+            platform=options.platform,
+            insecure=options.insecure_registries,
+            progress=progress,
+        )
         self._built: list[tuple[CachedStep, str]] = []
         self._built_lock = threading.Lock()
         self._images: dict[str, _Base] = {}
@@ -264,11 +272,17 @@ class Builder:
         if not self.sinks:
             return
         steps = [BuiltStep(step, stage, stage in chain) for step, stage in self._built]
+        failed: DockyardError | None = None
         for sink in self.sinks:
             try:
                 sink.export(steps, self.store)
             except DockyardError as exc:
+                if not getattr(sink, "ignore_error", True):  # --cache-to ...,ignore-error=false
+                    failed = failed or exc
+                    continue
                 self._warn(f"cache export failed (the build itself succeeded): {exc}")
+        if failed is not None:
+            raise failed
 
     # -- the cache ------------------------------------------------------------------------------
     def lookup(self, key: str) -> CachedStep | None:
@@ -428,6 +442,9 @@ class Builder:
                 history=tuple(dataclasses.replace(h, created=created) for h in config.history),
                 created=created,
             )
+        config = cache_io.apply_inline_cache(
+            config, [step for step, _ in self._built], final.key, self.options.cache_to
+        )
         config_bytes = config.to_json()
         with self.store.writing():
             config_desc = self.store.put_bytes(config_bytes, mediatypes.OCI_CONFIG)
