@@ -1,9 +1,12 @@
-"""The command-line interface; the only layer that imports click and rich."""
+"""The command-line interface; the only layer that imports click and rich.
 
-from dockyard.cli import analyze, build, cache, dockerfile, images, lint, scan
-from dockyard.cli._app import app
+Command modules register themselves on ``app`` when imported; ``app`` imports each one
+only when its command is used (see ``COMMAND_MODULES`` in ``_app``).
+"""
 
-__all__ = ["analyze", "app", "build", "cache", "dockerfile", "images", "lint", "main", "scan"]
+from dockyard.cli._app import COMMAND_MODULES, app
+
+__all__ = ["COMMAND_MODULES", "app", "main"]
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -17,9 +18,38 @@ from dockyard.errors import (
     PolicyViolationError,
 )
 
+# Command name -> the module that defines it. Modules are imported only when their
+# command runs (or help lists it), so `dockyard build` never pays for the scanner.
+COMMAND_MODULES = {
+    "build": "dockyard.cli.build",
+    "cache": "dockyard.cli.cache",
+    "lint": "dockyard.cli.lint",
+    "analyze": "dockyard.cli.analyze",
+    "scan": "dockyard.cli.scan",
+    "sbom": "dockyard.cli.scan",
+    "db": "dockyard.cli.scan",
+    "copy": "dockyard.cli.images",
+    "inspect": "dockyard.cli.images",
+    "pull": "dockyard.cli.images",
+    "push": "dockyard.cli.images",
+    "tag": "dockyard.cli.images",
+    "images": "dockyard.cli.images",
+    "rmi": "dockyard.cli.images",
+    "dockerfile": "dockyard.cli.dockerfile",
+}
+
 
 class DockyardGroup(click.Group):
-    """A group that turns dockyard errors into one clear message and an exit code."""
+    """A group that loads its commands lazily and turns dockyard errors into one line and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | (set(COMMAND_MODULES) if self is app else set()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name) if self is app else None
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(module)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

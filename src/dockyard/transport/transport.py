@@ -7,7 +7,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.errors import NotFoundError, UsageError
 from dockyard.image.base import Image, ImageIndex, ImageSink
@@ -19,8 +19,6 @@ from dockyard.image.ociarchive import OCIArchive, OCIArchiveSink
 from dockyard.oci import Descriptor, Digest, Platform, Reference
 from dockyard.oci import mediatypes as mt
 from dockyard.progress import NULL_SINK, Event, EventKind, ProgressSink
-from dockyard.registry import RegistryClient, RegistrySink, open_remote
-from dockyard.registry.auth import Credentials
 from dockyard.store import Store
 from dockyard.transport.names import ImageName
 
@@ -32,6 +30,9 @@ __all__ = [
     "open_sink",
     "open_source",
 ]
+
+if TYPE_CHECKING:  # the registry client (and httpx) is imported only when a registry is used
+    from dockyard.registry import RegistryClient
 
 
 @dataclass
@@ -52,6 +53,9 @@ class TransportOptions:
 
     def client(self, role: str, registry: str) -> RegistryClient:
         """The client for ``role`` (``"src"`` or ``"dest"``), created on first use."""
+        from dockyard.registry import RegistryClient
+        from dockyard.registry.auth import Credentials
+
         with self._lock:
             found = self._clients.get(role)
             if found is None:
@@ -136,6 +140,8 @@ def _local_or_remote(
         store = opts.local_store()
         if store.has(reference):
             return store.image(reference)
+    from dockyard.registry import open_remote
+
     client = opts.client("src", reference.registry)
     return open_remote(client, reference.with_default_tag(), None)
 
@@ -177,6 +183,8 @@ def open_sink(name: str | ImageName, *, options: TransportOptions | None = None)
             f"cannot push to {parsed.text}: a destination needs a tag",
             hint="use docker://NAME:TAG",
         )
+    from dockyard.registry import RegistrySink
+
     client = opts.client("dest", reference.registry)
     return RegistrySink(client, reference.with_default_tag())
 
