@@ -69,8 +69,6 @@ __all__ = [
 
 CACHE_ROOT_OWNER = "build-cache"
 DEFAULT_CACHE_MAX = 20 << 30
-BUILD_ROOT_GRACE = 3600.0
-"""``build-*`` GC roots (a build's own manifest, until it is exported) older than this are stale."""
 
 _LOCK = "buildcache.lock"
 _ROOT_LOCK = "buildcache-roots.lock"
@@ -545,7 +543,7 @@ def _prune_locked(
     root_cache_blobs(
         store, {r.layer.blob.digest for r in remaining if r.layer is not None}, replace=True
     )
-    _drop_stale_build_roots(store, now)
+    _drop_build_roots(store)
     gc = store.gc()
     return PruneResult(
         records=len(doomed),
@@ -597,14 +595,17 @@ def _lru_victims(
     return victims
 
 
-def _drop_stale_build_roots(store: Store, now: float) -> None:
-    """Forget ``build-*`` roots of finished builds (their images are tagged or exported)."""
+def _drop_build_roots(store: Store) -> None:
+    """Forget the ``build-*`` GC roots of finished builds.
+
+    A build roots its image's manifest until its outputs are written (tagged, pushed,
+    exported); called with the cache lock held exclusively, no build is running, so
+    every such root is stale.
+    """
     roots = store.home / "roots"
     for path in roots.glob("build-*.json") if roots.is_dir() else []:
-        if path.stem == CACHE_ROOT_OWNER:
-            continue
-        with contextlib.suppress(OSError):
-            if path.stat().st_mtime < now - BUILD_ROOT_GRACE:
+        if path.stem != CACHE_ROOT_OWNER:
+            with contextlib.suppress(OSError):
                 path.unlink()
 
 

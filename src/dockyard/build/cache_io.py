@@ -15,6 +15,7 @@ background, and keys are looked up in memory; a layer blob is fetched only on a 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import threading
@@ -23,14 +24,20 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
+
+import zstandard
+from isal.igzip_lib import IsalError
 
 from dockyard.build.keys import KeyInputs
 from dockyard.build.layers import CachedStep, Layer
 from dockyard.build.options import CacheSpec
 from dockyard.build.remote import BuiltStep, StepSink, StepSource
+from dockyard.build.snapshot import open_layer_stream
 from dockyard.errors import (
+    BuildError,
     DockyardError,
+    IntegrityError,
     InvalidDigestError,
     ManifestError,
     StoreError,
@@ -49,6 +56,7 @@ __all__ = [
     "CACHE_CONFIG_MEDIA_TYPE",
     "INLINE_CACHE_KEY",
     "LOCAL_CACHE_TAG",
+    "ArtifactImage",
     "CacheRecord",
     "LayoutCacheSink",
     "LayoutCacheSource",
@@ -59,6 +67,7 @@ __all__ = [
     "configure",
     "decode_records",
     "encode_records",
+    "verify_diff_id",
 ]
 
 CACHE_CONFIG_MEDIA_TYPE = "application/vnd.dockyard.cache.config.v1+json"
@@ -196,7 +205,7 @@ def cache_artifact(records: Sequence[CacheRecord]) -> tuple[Manifest, bytes]:
     return manifest, config
 
 
-class _ArtifactImage(Image):
+class ArtifactImage(Image):
     """The cache artifact as an Image: config from memory, layer blobs from the store."""
 
     def __init__(self, manifest: Manifest, config: bytes, store: Store) -> None:
@@ -225,6 +234,14 @@ def _present(records: Sequence[CacheRecord], store: Store) -> list[CacheRecord]:
 # -- exporters -------------------------------------------------------------------------------
 
 
+def _prefixed(exc: DockyardError, prefix: str) -> DockyardError:
+    """The same kind of error, its message prefixed with what the cache was doing."""
+    try:
+        return type(exc)(f"{prefix}: {exc.message}", hint=exc.hint)  # prefix names where
+    except TypeError:  # an error class with its own constructor
+        return BuildError(f"{prefix}: {exc}")
+
+
 def _describe(spec: CacheSpec) -> str:
     if spec.type == "registry":
         return f"type=registry,ref={spec.ref}"
@@ -249,9 +266,9 @@ class RegistryCacheSink:
         records = _present(_select(steps, self.spec.mode), store)
         manifest, config = cache_artifact(records)
         try:
-            RegistrySink(self.client, self.reference).write(_ArtifactImage(manifest, config, store))
+            RegistrySink(self.client, self.reference).write(ArtifactImage(manifest, config, store))
         except DockyardError as exc:
-            raise type(exc)(f"cache export to {self.reference}: {exc.message}") from exc
+            raise _prefixed(exc, f"cache export to {self.reference}") from exc
         except OSError as exc:
             raise StoreError(f"cache export to {self.reference}: {exc}") from exc
 
@@ -268,9 +285,9 @@ class LayoutCacheSink:
         records = _present(_select(steps, self.spec.mode), store)
         manifest, config = cache_artifact(records)
         try:
-            LayoutSink(self.root, LOCAL_CACHE_TAG).write(_ArtifactImage(manifest, config, store))
+            LayoutSink(self.root, LOCAL_CACHE_TAG).write(ArtifactImage(manifest, config, store))
         except DockyardError as exc:
-            raise type(exc)(f"cache export to {self.root}: {exc.message}") from exc
+            raise _prefixed(exc, f"cache export to {self.root}") from exc
         except OSError as exc:
             raise StoreError(f"cache export to {self.root}: {exc}") from exc
 
@@ -298,7 +315,7 @@ class _LazySource:
                 self._records = self._future.result()
             except DockyardError as exc:
                 self._failed = True
-                raise type(exc)(f"cache {self.what}: {exc.message}") from exc
+                raise _prefixed(exc, f"cache {self.what}") from exc
             except OSError as exc:
                 self._failed = True
                 raise StoreError(f"cache {self.what}: {exc}") from exc
@@ -349,6 +366,7 @@ class RegistryCacheSource(_LazySource):
         try:
             with self.client.open_blob(self.reference, layer.blob) as stream:
                 store.put_blob(stream, layer.blob)
+            verify_diff_id(store, layer, str(self.reference))
         except OSError as exc:
             raise StoreError(f"cache import from {self.reference}: {exc}") from exc
 
@@ -377,8 +395,41 @@ class LayoutCacheSource(_LazySource):
         try:
             with layout.open_blob(layer.blob.digest) as stream:
                 store.put_blob(stream, layer.blob)
+            verify_diff_id(store, layer, str(self.root))
         except OSError as exc:
             raise StoreError(f"cache import from {self.root}: {exc}") from exc
+
+
+_DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    zstandard.ZstdError,
+    cast("type[BaseException]", IsalError),  # its stub declares an instance
+)
+
+
+def verify_diff_id(store: Store, layer: Layer, where: str) -> None:
+    """IntegrityError unless the blob's uncompressed bytes hash to the record's ``diff_id``.
+
+    The blob itself was verified against its digest; this checks the record's claim about
+    it, which names the layer directory and goes into the image config. A blob that fails
+    stays unrooted in the store (``gc`` takes it); the step is then built.
+    """
+    hasher = hashlib.new(layer.diff_id.algorithm)
+    try:
+        with store.open_blob(layer.blob.digest) as raw, open_layer_stream(raw) as stream:
+            while chunk := stream.read(1 << 20):
+                hasher.update(chunk)
+    except _DECOMPRESS_ERRORS as exc:
+        raise IntegrityError(
+            f"cache {where}: layer {layer.blob.digest} is unreadable: {exc}"
+        ) from exc
+    if hasher.hexdigest() != layer.diff_id.hex:
+        raise IntegrityError(
+            f"cache {where}: layer {layer.blob.digest} does not have the diff_id "
+            f"{layer.diff_id} its record claims"
+        )
 
 
 # -- inline ----------------------------------------------------------------------------------
