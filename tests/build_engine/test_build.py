@@ -321,3 +321,62 @@ def test_add_url_with_checksum(
     result = build(busybox_oci, bad)
     assert result.exit_code == 1
     assert "digest mismatch" in result.stderr
+
+
+def test_named_directory_context_for_copy_and_mount(busybox_oci: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "conf.txt").write_text("from the named context\n")
+    ctx = write(
+        tmp_path / "ctx",
+        f"FROM {BASE}\nCOPY --from=configs conf.txt /etc/app.conf\n"
+        "RUN --mount=type=bind,from=configs,target=/mnt/c cat /mnt/c/conf.txt > /copied-by-run\n",
+    )
+    out = tmp_path / "out"
+    result = build(
+        busybox_oci, ctx, "--build-context", f"configs={extra}", "-o", f"type=local,dest={out}"
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "etc" / "app.conf").read_text() == "from the named context\n"
+    assert (out / "copied-by-run").read_text() == "from the named context\n"
+    assert (out / "etc" / "app.conf").stat().st_uid == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "layer_type", "manifest_type"),
+    [
+        (
+            "compression=zstd",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            "compression=uncompressed",
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            "oci-mediatypes=false",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ),
+    ],
+)
+def test_output_compression_and_media_types(
+    busybox_oci: Path, tmp_path: Path, option: str, layer_type: str, manifest_type: str
+) -> None:
+    ctx = write(tmp_path / "ctx", f"FROM {BASE}\nCOPY f /f\n", f="x" * 10000)
+    oci = tmp_path / "oci"
+    result = build(busybox_oci, ctx, "-o", f"type=oci,dest={oci},tar=false,{option}")
+    assert result.exit_code == 0, result.output
+    index = json.loads((oci / "index.json").read_text())
+    manifest = json.loads(
+        (oci / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text()
+    )
+    assert manifest["mediaType"] == manifest_type
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {layer_type}
+    # skopeo reads what we wrote, so the layers are what the manifest says
+    check = subprocess.run(
+        ["skopeo", "inspect", f"oci:{oci}"], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stderr

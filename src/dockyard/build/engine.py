@@ -170,6 +170,7 @@ class Builder:
         self.counter = _StepCounter()
         self._context: BuildContext | None = None
         self._context_lock = threading.Lock()
+        self._named: dict[str, BuildContext] = {}
         self.sources: list[StepSource]  # imported --cache-from caches
         self.sinks: list[StepSink]  # --cache-to exports (the last one: local cache upkeep)
         self.sources, self.sinks = cache_io.configure(
@@ -193,6 +194,17 @@ class Builder:
             raise UsageError(f"SOURCE_DATE_EPOCH={sde!r} is not a number of seconds") from exc
 
     # -- inputs ------------------------------------------------------------------------------
+    def named_context(self, name: str) -> BuildContext | None:
+        """A ``--build-context NAME=DIR`` directory, used like the main context; else None."""
+        for ctx in self.options.build_contexts:
+            if ctx.name == name and ctx.kind == "local":
+                with self._context_lock:
+                    found = self._named.get(name)
+                    if found is None:
+                        found = self._named[name] = BuildContext(Path(ctx.value))
+                    return found
+        return None
+
     def context(self) -> BuildContext:
         with self._context_lock:
             if self._context is None:
@@ -375,8 +387,9 @@ class Builder:
                 target = ctx.value
             else:
                 raise NotImplementedYetError(
-                    f"--build-context {ctx.name}={ctx.value}: a directory as an image is not supported yet",
-                    hint="use oci-layout://PATH or docker-image://REF",
+                    f"--build-context {ctx.name}={ctx.value}: a directory context serves COPY --from "
+                    "and RUN --mount=from=, not FROM",
+                    hint="use oci-layout://PATH or docker-image://REF for a base image",
                 )
             break
         else:
@@ -802,10 +815,11 @@ class _StageRunner:
         if mount.type == "bind":
             out["readonly"] = bool(mount.readonly)
             out["source"] = mount.source
-            if mount.from_:
+            named = self.b.named_context(mount.from_) if mount.from_ else None
+            if mount.from_ and named is None:
                 out["from"] = self._source_key(mount.from_)
             else:
-                out["content"] = self.b.context().select([mount.source or "."]).digest
+                out["content"] = (named or self.b.context()).select([mount.source or "."]).digest
         elif mount.type == "cache":
             out.update(id=mount.id or mount.target, sharing=mount.sharing or "shared")
         elif mount.type == "secret":
@@ -821,10 +835,11 @@ class _StageRunner:
     ) -> executor.Mount | None:
         b = self.b
         if mount.type == "bind":
-            if mount.from_:
+            named = b.named_context(mount.from_) if mount.from_ else None
+            if mount.from_ and named is None:
                 source_root = stack.enter_context(self._source_view(mount.from_))
             else:
-                source_root = b.context().root
+                source_root = (named or b.context()).root
             from dockyard.build._scoped import root_path
 
             host = root_path(source_root, mount.source or ".") if source_root is not None else None
@@ -969,10 +984,14 @@ class _StageRunner:
         contents = [(c.path, expand_heredoc(c, state.expansion_env())) for c in instr.contents]
         selection = None
         source_identity: dict[str, Any] = {}
+        context = self.b.named_context(from_ref) if from_ref else None
+        if context is not None:
+            from_ref = None  # a named directory context: copied like the main context
         if from_ref:
             source_identity = {"from": self._source_key(from_ref), "paths": list(instr.sources)}
         elif instr.sources:
-            selection = self.b.context().select(
+            context = context or self.b.context()
+            selection = context.select(
                 instr.sources, excludes=instr.excludes, allow_empty_wildcard=True
             )
             source_identity = {"context": selection.digest}
@@ -1016,7 +1035,7 @@ class _StageRunner:
                     assert view is not None
                     copy_into(view, root, request)
             else:
-                context = self.b.context()
+                assert context is not None
                 if isinstance(instr, AddInstruction):
                     self._add_local(context.root, root, request, context.is_ignored)
                 else:

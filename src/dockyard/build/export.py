@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import stat
@@ -9,13 +11,15 @@ import sys
 import tarfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.build.options import OutputSpec
 from dockyard.build.snapshot import readonly_view
-from dockyard.errors import NotImplementedYetError, UsageError
+from dockyard.errors import DockyardError, UsageError
 from dockyard.image import Image
-from dockyard.oci import Manifest, Reference
+from dockyard.oci import Descriptor, Digest, Manifest, Reference
+from dockyard.oci import mediatypes as mt
+from dockyard.store.store import Store
 from dockyard.transport.transport import TransportOptions, open_sink
 
 if TYPE_CHECKING:
@@ -27,20 +31,17 @@ __all__ = ["export"]
 def export(builder: Builder, manifest: Manifest, final: StageResult) -> None:
     """Write the image to every ``--output``; each write is atomic or leaves nothing behind."""
     store = builder.store
-    image = store.open_descriptor(manifest.descriptor())
-    assert isinstance(image, Image)
     tags = builder.options.tags
     with TransportOptions(
         insecure=builder.options.insecure_registries, store=store, progress=builder.progress
     ) as opts:
         for spec in builder.options.outputs:
-            if spec.compression != "gzip":
-                raise NotImplementedYetError(
-                    f"--output compression={spec.compression} is not supported yet", hint="use gzip"
-                )
+            converted = convert_manifest(store, manifest, spec.compression, oci=spec.oci_mediatypes)
+            image = store.open_descriptor(converted.descriptor())
+            assert isinstance(image, Image)
             if spec.type == "image":
                 for tag in tags:
-                    store.tag(Reference.parse(tag).with_default_tag(), manifest.descriptor())
+                    store.tag(Reference.parse(tag).with_default_tag(), converted.descriptor())
             elif spec.type == "oci":
                 name = f"oci-archive:{spec.dest}" if spec.tar else f"oci:{spec.dest}"
                 open_sink(name, options=opts).write(image, _tag_names(tags))
@@ -54,6 +55,99 @@ def export(builder: Builder, manifest: Manifest, final: StageResult) -> None:
                 _export_rootfs(builder, final, Path(spec.dest))
             elif spec.type == "tar":
                 _export_tar(builder, final, spec)
+
+
+_OCI_LAYER = {"gzip": mt.OCI_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD, "uncompressed": mt.OCI_LAYER}
+_DOCKER_LAYER = {
+    "gzip": mt.DOCKER_LAYER,
+    "zstd": "application/vnd.docker.image.rootfs.diff.tar.zstd",
+    "uncompressed": "application/vnd.docker.image.rootfs.diff.tar",
+}
+
+
+def convert_manifest(
+    store: Store, manifest: Manifest, compression: str, *, oci: bool = True
+) -> Manifest:
+    """The image with its layers in ``compression`` and OCI or Docker media types.
+
+    Layers are built gzip-compressed; another compression is made once per layer and
+    remembered (``cache/converted``), so a cache hit is never recompressed twice.
+    """
+    if compression == "gzip" and oci:
+        return manifest
+    layers = []
+    for layer in manifest.layers:
+        blob = layer if compression == "gzip" else _recompressed(store, layer, compression)
+        media_type = (_OCI_LAYER if oci else _DOCKER_LAYER)[compression]
+        layers.append(Descriptor(media_type, blob.digest, blob.size))
+    config = Descriptor(
+        mt.OCI_CONFIG if oci else mt.DOCKER_CONFIG, manifest.config.digest, manifest.config.size
+    )
+    converted = Manifest.build(
+        config, layers, media_type=mt.OCI_MANIFEST if oci else mt.DOCKER_MANIFEST
+    )
+    with store.writing():
+        store.put_bytes(converted.raw, converted.media_type)
+        store.set_root(f"build-{converted.digest.hex[:16]}", [converted.digest])
+    return converted
+
+
+def _recompressed(store: Store, layer: Descriptor, compression: str) -> Descriptor:
+    index = store.home / "cache" / "converted" / f"{layer.digest.hex}.{compression}"
+    try:
+        found = Descriptor.from_dict(json.loads(index.read_text()))
+        if store.has_blob(found.digest):
+            return found
+    except (OSError, ValueError, DockyardError):
+        pass
+    from dockyard.build.snapshot import open_layer_stream
+
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = store.home / "tmp" / f"convert-{uuid.uuid4().hex}"
+    try:
+        hasher = hashlib.sha256()
+        size = 0
+        with (
+            store.open_blob(layer.digest) as raw,
+            open_layer_stream(raw) as plain,
+            tmp.open("wb") as out,
+        ):
+            if compression == "zstd":
+                import zstandard
+
+                sink: Any = _Hashing(out, hasher)
+                writer: Any = zstandard.ZstdCompressor(level=3).stream_writer(sink, closefd=False)
+            else:
+                writer = _Hashing(out, hasher)
+            while chunk := plain.read(1 << 20):
+                writer.write(chunk)
+            if compression == "zstd":
+                writer.flush(zstandard.FLUSH_FRAME)
+            size = out.tell()
+        descriptor = Descriptor(_OCI_LAYER[compression], Digest("sha256", hasher.hexdigest()), size)
+        with store.writing(), tmp.open("rb") as stream:
+            store.put_blob(stream, descriptor)
+        index_tmp = index.with_suffix(f".{uuid.uuid4().hex[:8]}")
+        index_tmp.write_text(json.dumps(descriptor.to_dict()))
+        index_tmp.replace(index)
+        return descriptor
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Hashing:
+    """A file wrapper that hashes what is written through it."""
+
+    def __init__(self, out: BinaryIO, hasher: Any) -> None:
+        self._out = out
+        self._hasher = hasher
+
+    def write(self, data: bytes) -> int:
+        self._hasher.update(data)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def _tag_names(tags: tuple[str, ...]) -> list[str]:
