@@ -324,22 +324,38 @@ def _safe_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _check_parents(dest: Path, rel: str) -> None:
-    """Refuse to write through a symlink or a non-directory in ``rel``'s parents."""
-    current = dest
+def _check_parents(dest: Path, rel: str, known: set[str] | None = None) -> None:
+    """Refuse to write through a symlink or a non-directory in ``rel``'s parents.
+
+    ``known`` holds the parents already checked during this extraction (real directories
+    since); an entry that replaces one of them must :func:`_forget` it.
+    """
+    prefix = ""
     for part in rel.split("/")[:-1]:
-        current = current / part
+        prefix = f"{prefix}/{part}" if prefix else part
+        if known is not None and prefix in known:
+            continue
+        current = dest / prefix
         try:
             st = os.lstat(current)
         except FileNotFoundError:
             current.mkdir(mode=0o755)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            raise ArchiveError(f"layer entry {rel!r} would be written through a symlink")
-        if not stat.S_ISDIR(st.st_mode):
-            # a later entry turns a file into a parent directory: replace it
-            current.unlink()
-            current.mkdir(mode=0o755)
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                raise ArchiveError(f"layer entry {rel!r} would be written through a symlink")
+            if not stat.S_ISDIR(st.st_mode):
+                # a later entry turns a file into a parent directory: replace it
+                current.unlink()
+                current.mkdir(mode=0o755)
+        if known is not None:
+            known.add(prefix)
+
+
+def _forget(known: set[str], rel: str) -> None:
+    """``rel`` is being replaced by a non-directory: it and all below are unchecked again."""
+    if rel in known:
+        below = rel + "/"
+        known.difference_update([k for k in known if k == rel or k.startswith(below)])
 
 
 def _clear(path: Path, keep_dir: bool) -> None:
@@ -370,10 +386,11 @@ def extract_layer(source: BinaryIO | Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     stream = open_layer_stream(source)
     dir_times: list[tuple[Path, int]] = []
+    known: set[str] = set()  # parent directories already checked (saves an lstat per level)
     try:
         with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
             for member in tar:
-                _extract_member(tar, member, dest, dir_times)
+                _extract_member(tar, member, dest, dir_times, known)
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         if isinstance(exc, ArchiveError):
             raise
@@ -396,20 +413,29 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
 
 
 def _extract_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, dir_times: list[tuple[Path, int]]
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    dest: Path,
+    dir_times: list[tuple[Path, int]],
+    known: set[str] | None = None,
 ) -> None:
     rel = _safe_name(member.name)
     if not rel:
         return  # the root itself
-    base = rel.rsplit("/", 1)[-1]
-    _check_parents(dest, rel)
+    parent_rel, _, base = rel.rpartition("/")
+    _check_parents(dest, rel, known)
     path = dest / rel
+    if known is not None and not member.isdir():
+        _forget(known, rel)
     if base.startswith(WHITEOUT_PREFIX):
         parent = path.parent
         if base == OPAQUE_MARKER:
             os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
         elif not base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-            target = parent / base[len(WHITEOUT_PREFIX) :]
+            name = base[len(WHITEOUT_PREFIX) :]
+            if known is not None:
+                _forget(known, f"{parent_rel}/{name}" if parent_rel else name)
+            target = parent / name
             _clear(target, keep_dir=False)
             os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
         return

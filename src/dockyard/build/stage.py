@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import posixpath
 import shlex
 from collections.abc import Mapping
@@ -151,6 +152,11 @@ def created_by(
     if keyword in ("COPY", "ADD", "WORKDIR"):
         return f"{keyword} {rest} # buildkit".replace("  ", " ")
     return f"{keyword} {rest}".strip()
+
+
+def now() -> str:
+    """The current time as the image config writes it (RFC 3339, UTC)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def join_workdir(current: str, path: str) -> str:
