@@ -13,7 +13,7 @@ from rich.table import Table
 
 from dockyard.cli._app import app
 from dockyard.cli._output import format_option, print_json, progress_option, progress_sink
-from dockyard.errors import ConfigError, NotImplementedYetError, PolicyViolationError, ScanError
+from dockyard.errors import ConfigError, PolicyViolationError, ScanError
 from dockyard.oci import Platform
 from dockyard.scan.catalog import catalog
 from dockyard.scan.cvss import SEVERITIES
@@ -33,6 +33,7 @@ from dockyard.scan.scanner import (
     scan_filesystem,
     stale_warnings,
 )
+from dockyard.scan.vex import VexDocument, apply_vex, parse_openvex
 from dockyard.transport import TransportOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,7 +110,11 @@ def _image_options(func: F) -> F:
     show_default=True,
     help="IDs to ignore (.trivyignore format).",
 )
-@click.option("--vex", metavar="FILE", help="OpenVEX document (not implemented yet).")
+@click.option(
+    "--vex",
+    metavar="FILE",
+    help="OpenVEX document: not_affected and fixed statements suppress findings.",
+)
 @click.option(
     "--db-max-age", default="5d", show_default=True, help="Warn when a database source is older."
 )
@@ -147,8 +152,7 @@ def scan_command(
     """
     chosen = _target(target, rootfs)
     severities = _severities(severity)
-    if vex:
-        raise NotImplementedYetError("--vex is not implemented yet", hint="tracked in issue 8")
+    vex_document = _read_vex(vex) if vex else None
     max_age = parse_duration(db_max_age)
     rules: tuple[Any, ...] = ()
     ignore_path = Path(ignorefile)
@@ -184,6 +188,11 @@ def scan_command(
         _warn(line)
     policy = Policy(severities=severities, ignore_unfixed=ignore_unfixed, ignore=rules)
     findings = apply_policy(result.matches.findings, policy)
+    if vex_document is not None:
+        digests: list[str] = []
+        if image is not None:
+            digests = [image.manifest_digest, *(d.rpartition("@")[2] for d in image.repo_digests)]
+        findings = apply_vex(findings, vex_document, digests)
     if output_format == "table":
         _print_table(chosen, result.catalog.os.pretty_name if result.catalog.os else "", findings)
     else:
@@ -193,6 +202,14 @@ def scan_command(
             f"{len(findings)} vulnerabilities at severity {','.join(sorted(severities))}",
             exit_code=exit_code,
         )
+
+
+def _read_vex(path: str) -> VexDocument:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read VEX document: {exc.strerror}", location=path) from exc
+    return parse_openvex(text, path)
 
 
 def _print_table(target: str, os_name: str, findings: list[Any]) -> None:

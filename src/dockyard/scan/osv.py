@@ -9,7 +9,7 @@ from functools import cmp_to_key
 from typing import Any
 
 from dockyard.errors import InputError, InvalidVersionError
-from dockyard.scan.cvss import cvss3_base_score, normalize_severity, rating
+from dockyard.scan.cvss import cvss3_base_score, cvss4_score, normalize_severity, rating
 from dockyard.scan.versions import VersionScheme
 
 __all__ = [
@@ -95,6 +95,14 @@ def _severity(data: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
             except InputError:
                 continue
             return rating(score), score, v3
+    for item in vectors if isinstance(vectors, list) else []:  # only a v4 vector
+        if isinstance(item, dict) and item.get("type") == "CVSS_V4":
+            v4 = _text(item.get("score"))
+            try:
+                score = cvss4_score(v4)
+            except InputError:
+                continue
+            return rating(score), score, v4
     rated: Any = (data.get("database_specific") or {}).get("severity")
     for affected in data.get("affected") or []:
         if rated or not isinstance(affected, dict):

@@ -118,9 +118,10 @@ def _vulnerability(finding: Finding) -> dict[str, Any]:
     if finding.aliases:
         entry["Aliases"] = list(finding.aliases)
     if finding.cvss_vector:
-        cvss: dict[str, Any] = {"V3Vector": finding.cvss_vector}
+        version = "V40" if finding.cvss_vector.startswith("CVSS:4.0") else "V3"
+        cvss: dict[str, Any] = {f"{version}Vector": finding.cvss_vector}
         if finding.cvss_score is not None:
-            cvss["V3Score"] = finding.cvss_score
+            cvss[f"{version}Score"] = finding.cvss_score
         entry["CVSS"] = {"dockyard": cvss}
     return entry
 
@@ -408,9 +409,7 @@ def cyclonedx_report(
                 rating["score"] = finding.cvss_score
             if finding.cvss_vector:
                 rating["vector"] = finding.cvss_vector
-                rating["method"] = (
-                    "CVSSv31" if finding.cvss_vector.startswith("CVSS:3.1") else "CVSSv3"
-                )
+                rating["method"] = _cyclonedx_method(finding.cvss_vector)
             entry["ratings"].append(rating)
             if finding.fixed_version:
                 entry["recommendation"] = (
@@ -443,3 +442,9 @@ def render_report(
     if fmt == "cyclonedx":
         return cyclonedx_report(target, catalog, findings)
     return trivy_report(target, catalog, findings, image=image)
+
+
+def _cyclonedx_method(vector: str) -> str:
+    if vector.startswith("CVSS:4.0"):
+        return "CVSSv4"
+    return "CVSSv31" if vector.startswith("CVSS:3.1") else "CVSSv3"
