@@ -172,6 +172,9 @@ def test_distro_matching_uses_source_package_and_release(small_vulndb: Path) -> 
     assert found["CVE-2022-2097"].fixed_version == "1.1.1n-0+deb11u4"  # the backport, not upstream
     assert "DSA-5343-1" in found["CVE-2022-2097"].aliases
     assert len(found) == len(bullseye.findings)  # one finding per CVE
+    # regression: the DSA bundles several CVEs; each stays its own finding, not folded into one
+    bundled = {f.vulnerability_id for f in bullseye.findings if "DSA-5343-1" in f.aliases}
+    assert {"CVE-2022-2097", "CVE-2022-4304", "CVE-2023-0286"} <= bundled
     assert not unknown.findings
     assert not ubuntu.findings
     assert not {f.vulnerability_id for f in patched.findings} & {"CVE-2022-2097"}

@@ -127,21 +127,24 @@ def _match_package(
             continue  # a malformed range in one record must not hide the others
         if verdict.affected:
             hits.append((advisory, affected, verdict.fixed_version))
-    # union the hits whose IDs or aliases overlap: one finding per vulnerability
-    groups: list[tuple[set[str], list[tuple[Advisory, Affected, str | None]]]] = []
+    # union the hits whose vulnerability IDs overlap: one finding per vulnerability. A
+    # bundle advisory (DSA-5343-1 fixes many CVEs) is an alias of each, so it never joins.
+    groups: list[tuple[set[str], set[str], list[tuple[Advisory, Affected, str | None]]]] = []
     for hit in hits:
         ids = {hit[0].id, *hit[0].aliases}
-        merged_ids, merged_hits = set(ids), [hit]
+        keys = {i for i in ids if not i.startswith(_BUNDLE_PREFIXES)} or {hit[0].id}
+        merged_keys, merged_ids, merged_hits = set(keys), set(ids), [hit]
         rest = []
-        for group_ids, group_hits in groups:
-            if group_ids & merged_ids:
+        for group_keys, group_ids, group_hits in groups:
+            if group_keys & merged_keys:
+                merged_keys |= group_keys
                 merged_ids |= group_ids
                 merged_hits.extend(group_hits)
             else:
-                rest.append((group_ids, group_hits))
-        groups = [*rest, (merged_ids, merged_hits)]
+                rest.append((group_keys, group_ids, group_hits))
+        groups = [*rest, (merged_keys, merged_ids, merged_hits)]
     findings = []
-    for ids, group in groups:
+    for _keys, ids, group in groups:
         group.sort(key=lambda h: (h[0].source, h[0].id))
         primary = group[0][0]
         display = _display_id(ids, primary.id)
@@ -170,6 +173,10 @@ def _match_package(
             )
         )
     return findings, None
+
+
+_BUNDLE_PREFIXES = ("DSA-", "DLA-", "DTSA-", "USN-", "RHSA-", "ALAS")
+"""Advisories that bundle several vulnerabilities: an alias of each, never a reason to merge."""
 
 
 def match(catalog: Catalog, db: VulnDB) -> MatchResult:
