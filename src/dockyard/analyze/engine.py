@@ -122,6 +122,94 @@ def _dive_add(root: _DiveNode, parts: tuple[str, ...], size: int, is_dir: bool) 
     node.is_dir = is_dir
 
 
+def _split(key: str) -> tuple[str, ...]:
+    return tuple(key.split("/")) if key else ()
+
+
+def _dive_dir(root: _DiveNode, key: str) -> _DiveNode | None:
+    """The parent directory node for an entry (implied parents created, as dive's AddPath
+    does); None where a missing ``.wh..wh.`` name blocks the way.
+    """
+    node = root
+    if not key:
+        return node
+    for name in key.split("/"):
+        child = node.children.get(name)
+        if child is None:
+            if name.startswith(_META):
+                return None
+            child = _DiveNode()
+            node.children[name] = child
+        node = child
+    return node
+
+
+def _dive_set(parent: _DiveNode | None, name: str, size: int, is_dir: bool) -> None:
+    if parent is None:
+        return
+    node = parent.children.get(name)
+    if node is None:
+        if name.startswith(_META):
+            return
+        node = _DiveNode()
+        parent.children[name] = node
+    node.size = size
+    node.is_dir = is_dir
+
+
+def _dive_copy(source: _DiveNode, target: _DiveNode) -> None:
+    for name, child in source.children.items():
+        node = target.children.get(name)
+        if node is None:
+            node = target.children[name] = _DiveNode()
+        node.size = child.size
+        node.is_dir = child.is_dir
+        if child.children:
+            _dive_copy(child, node)
+
+
+class _Holder:
+    """A directory of dive's stacked tree, created only when something is put in it."""
+
+    __slots__ = ("name", "node", "parent")
+
+    def __init__(self, node: _DiveNode | None, parent: _Holder | None, name: str) -> None:
+        self.node = node
+        self.parent = parent
+        self.name = name
+
+    def ensure(self) -> _DiveNode:
+        if self.node is None:
+            assert self.parent is not None
+            parent = self.parent.ensure()
+            node = parent.children.get(self.name)
+            if node is None:
+                node = parent.children[self.name] = _DiveNode()
+            self.node = node
+        return self.node
+
+
+def _dive_merge(source: _DiveNode, target: _Holder) -> None:
+    """dive's Stack(): the layer's nodes in its order (children first, names in byte order),
+    whiteouts removing what they hide from the stacked tree, the rest added or updated.
+    """
+    for name in sorted(source.children):
+        child = source.children[name]
+        if child.children:
+            existing = target.node.children.get(name) if target.node is not None else None
+            _dive_merge(child, _Holder(existing, target, name))
+        if name.startswith(WHITEOUT):
+            if target.node is not None:
+                target.node.children.pop(name[len(WHITEOUT) :], None)
+            continue
+        parent = target.ensure()
+        node = parent.children.get(name)
+        if node is None:
+            node = parent.children[name] = _DiveNode()
+        node.size = child.size
+        node.is_dir = child.is_dir
+
+
 def _dive_trim(parts: tuple[str, ...]) -> tuple[str, ...]:
     name = parts[-1]
     return (*parts[:-1], name[len(WHITEOUT) :]) if name.startswith(WHITEOUT) else parts
@@ -141,6 +229,11 @@ class Analyzer:
         self._path_waste: dict[str, list[int]] = {}  # path -> [bytes, layer]
         self._overwritten = 0
         self._deleted = 0
+        # the last parent directory looked up, in this layer's dive tree and in the merged
+        # filesystem (entries of a directory come together in a tar)
+        self._dive_parent: _DiveNode | None = None
+        self._dive_parent_key = ""
+        self._dir_cache: tuple[str, _Node] | None = None
 
     # -- streaming --------------------------------------------------------------------
 
@@ -149,21 +242,30 @@ class Analyzer:
             raise RuntimeError("begin_layer called twice without end_layer")
         self._current = _LayerStats(info=info)
         self._layer_wasted.append(0)
+        self._dive_parent = None
+        self._dive_parent_key = ""
+        self._dir_cache = None
 
     def add(self, entry: Entry) -> None:
-        stats = self._stats()
-        parts = tuple(entry.path.split("/"))
+        stats = self._current
+        if stats is None:
+            raise RuntimeError("add called outside begin_layer/end_layer")
+        path = entry.path
+        slash = path.rfind("/")
+        parent_key = path[:slash] if slash >= 0 else ""
+        name = path[slash + 1 :]
         stats.content_size += entry.size
-        _dive_add(stats.tree, parts, entry.size, entry.kind is EntryKind.DIR)
-        name = parts[-1]
-        if name == OPAQUE:
-            self._opaque(parts[:-1], stats)
-        elif name.startswith(_META):
-            return  # other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): not content
-        elif name.startswith(WHITEOUT):
-            self._whiteout((*parts[:-1], name[len(WHITEOUT) :]), stats)
-        else:
-            self._put(parts, entry, stats)
+        # dive's tree of this layer: nodes are only ever added, so the parent stays valid
+        if parent_key != self._dive_parent_key or self._dive_parent is None:
+            self._dive_parent = _dive_dir(stats.tree, parent_key)
+            self._dive_parent_key = parent_key
+        _dive_set(self._dive_parent, name, entry.size, entry.kind is EntryKind.DIR)
+        if not name.startswith(WHITEOUT):
+            self._put(parent_key, name, entry, stats)
+        elif name == OPAQUE:
+            self._opaque(_split(parent_key), stats)
+        elif not name.startswith(_META):  # other AUFS metadata (.wh..wh.plnk): not content
+            self._whiteout((*_split(parent_key), name[len(WHITEOUT) :]), stats)
 
     def end_layer(self, *, size: int) -> LayerReport:
         """Close the current layer; ``size`` is its uncompressed tar size."""
@@ -218,19 +320,24 @@ class Analyzer:
             node = child
         return node
 
-    def _put(self, parts: tuple[str, ...], entry: Entry, stats: _LayerStats) -> None:
+    def _put(self, parent_key: str, name: str, entry: Entry, stats: _LayerStats) -> None:
         layer = stats.info.index
-        parent = self._dir(parts[:-1], layer, create=True)
-        assert parent is not None
+        cached = self._dir_cache
+        if cached is not None and cached[0] == parent_key:
+            parent = cached[1]
+        else:
+            found = self._dir(_split(parent_key), layer, create=True)
+            assert found is not None
+            parent = found
+            self._dir_cache = (parent_key, parent)
         assert parent.children is not None
-        name = parts[-1]
         old = parent.children.get(name)
         if entry.kind is EntryKind.DIR:
             if old is not None and old.children is not None:
                 old.layer = layer
                 return
             if old is not None:
-                self._discard(parts, old, stats, deleted=False)
+                self._discard((*_split(parent_key), name), old, stats, deleted=False)
             parent.children[name] = _Node(EntryKind.DIR, 0, layer, None)
             return
         if old is None:
@@ -239,10 +346,11 @@ class Analyzer:
         else:
             stats.files_changed += 1
             stats.changed_bytes += entry.size
-            self._discard(parts, old, stats, deleted=old.children is not None)
+            self._discard((*_split(parent_key), name), old, stats, deleted=old.children is not None)
         parent.children[name] = _Node(entry.kind, entry.size, layer, entry.digest)
 
     def _whiteout(self, parts: tuple[str, ...], stats: _LayerStats) -> None:
+        self._dir_cache = None
         parent = self._dir(parts[:-1], stats.info.index, create=False)
         if parent is None or parent.children is None:
             return
@@ -251,6 +359,7 @@ class Analyzer:
             self._discard(parts, old, stats, deleted=True)
 
     def _opaque(self, parts: tuple[str, ...], stats: _LayerStats) -> None:
+        self._dir_cache = None
         layer = stats.info.index
         directory = self._dir(parts, layer, create=True)
         assert directory is not None
@@ -271,6 +380,7 @@ class Analyzer:
         self, parts: tuple[str, ...], node: _Node, stats: _LayerStats, *, deleted: bool
     ) -> None:
         """Account for a subtree that leaves the filesystem (deleted, or replaced if not)."""
+        self._dir_cache = None
         stack = [(parts, node)]
         while stack:
             path, current = stack.pop()
@@ -298,37 +408,49 @@ class Analyzer:
     def _dive_account(self, tree: _DiveNode, index: int) -> None:
         """dive's Efficiency() visitor over one layer's leaves, quirks included."""
         below = tree if index == 0 else self._dive_stacked
-        for parts, node in _walk_sorted(tree, ()):
-            if node.children:
+        self._dive_visit(tree, "", [], below)
+
+    def _dive_visit(self, node: _DiveNode, prefix: str, parts: list[str], below: _DiveNode) -> bool:
+        """The leaves under ``node`` in dive's order (names in byte order, children first);
+        False once dive would stop visiting the layer.
+        """
+        refs = self._dive_refs
+        children = node.children
+        for name in sorted(children):
+            child = children[name]
+            if child.children:
+                parts.append(name)
+                going = self._dive_visit(child, f"{prefix}/{name}", parts, below)
+                parts.pop()
+                if not going:
+                    return False
                 continue
-            is_whiteout = parts[-1].startswith(WHITEOUT)
-            target = _dive_trim(parts) if is_whiteout else parts
-            key = "/" + "/".join(target)
-            ref = self._dive_refs.setdefault(key, [0, 0, -1])  # -1: no size seen yet
-            if is_whiteout:
-                hidden = _dive_get(below, target)
+            if name.startswith(WHITEOUT):
+                target = name[len(WHITEOUT) :]
+                key = f"{prefix}/{target}"
+                ref = refs.get(key)
+                if ref is None:
+                    ref = refs[key] = [0, 0, -1]  # -1: no size seen yet
+                hidden = _dive_get(below, (*parts, target))
                 if hidden is None:
                     # dive stops visiting this layer here, leaving the path's minimum at -1
-                    break
+                    return False
                 size = _dive_subtree_size(hidden) if hidden.is_dir else 0
             else:
-                size = node.size
+                key = f"{prefix}/{name}"
+                ref = refs.get(key)
+                if ref is None:
+                    ref = refs[key] = [0, 0, -1]
+                size = child.size
             ref[0] += 1
             ref[1] += size
-            ref[2] = size if ref[2] < 0 else min(ref[2], size)
+            ref[2] = size if ref[2] < 0 or size < ref[2] else ref[2]
+        return True
 
     def _dive_stack(self, tree: _DiveNode, index: int) -> None:
         if index == 0:  # dive stacks the first layer onto a copy of itself
-            for parts, node in _walk_sorted(tree, ()):
-                _dive_add(self._dive_stacked, parts, node.size, node.is_dir)
-        for parts, node in _walk_sorted(tree, ()):
-            if parts[-1].startswith(WHITEOUT):
-                target = _dive_trim(parts)
-                parent = _dive_get(self._dive_stacked, target[:-1])
-                if parent is not None:
-                    parent.children.pop(target[-1], None)
-            else:
-                _dive_add(self._dive_stacked, parts, node.size, node.is_dir)
+            _dive_copy(tree, self._dive_stacked)
+        _dive_merge(tree, _Holder(self._dive_stacked, None, ""))
 
     # -- the result ---------------------------------------------------------------------
 

@@ -93,15 +93,21 @@ class VerifyingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
-        if not data:
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is not None:  # straight into the caller's buffer, no copy
+            n = readinto(buffer) or 0
+            data: bytes | memoryview = memoryview(buffer).cast("B")[:n]
+        else:
+            data = self._stream.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
+        if not n:
             if not self._done:
                 self._done = True
                 self._verifier.verify(where=self._where)
             return 0
-        self._verifier.update(data)
-        buffer[: len(data)] = data
-        return len(data)
+        self._verifier.update(data)  # type: ignore[arg-type]
+        return n
 
     def close(self) -> None:
         try:

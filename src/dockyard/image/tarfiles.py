@@ -24,27 +24,31 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 class SectionReader(io.RawIOBase):
-    """Reads ``size`` bytes of a file starting at ``offset`` (its own file handle)."""
+    """Reads ``size`` bytes of a file starting at ``offset`` (its own unbuffered handle).
+
+    ``readinto`` reads straight into the caller's buffer: no intermediate copies.
+    """
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
         super().__init__()
-        self._file = path.open("rb")
+        self._file = path.open("rb", buffering=0)
         self._file.seek(offset)
         self._left = size
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         if self._left <= 0:
             return 0
-        want = min(len(buffer), self._left)
-        data = self._file.read(want)
-        if not data:
+        view = memoryview(buffer).cast("B")
+        if len(view) > self._left:
+            view = view[: self._left]
+        n = self._file.readinto(view) or 0
+        if not n:
             raise ArchiveError("tar archive is truncated")
-        buffer[: len(data)] = data
-        self._left -= len(data)
-        return len(data)
+        self._left -= n
+        return n
 
     def close(self) -> None:
         try:
