@@ -24,10 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
-
-import zstandard
-from isal.igzip_lib import IsalError
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.build.keys import KeyInputs
 from dockyard.build.layers import CachedStep, Layer
@@ -44,13 +41,16 @@ from dockyard.errors import (
     UsageError,
 )
 from dockyard.image import Image
+from dockyard.image.compression import DECOMPRESSION_ERRORS
 from dockyard.image.content import select_platform
 from dockyard.image.layout import LayoutSink, OCILayout
 from dockyard.oci import Descriptor, Digest, ImageConfig, Manifest, Platform, Reference
 from dockyard.oci.manifest import canonical_json
 from dockyard.progress import ProgressSink
-from dockyard.registry import RegistryClient, RegistrySink, RetryPolicy, open_remote
 from dockyard.store.store import Store
+
+if TYPE_CHECKING:  # httpx and the registry client load only when a registry cache is used
+    from dockyard.registry import RegistryClient, RetryPolicy
 
 __all__ = [
     "CACHE_CONFIG_MEDIA_TYPE",
@@ -81,8 +81,13 @@ LOCAL_CACHE_TAG = "latest"
 
 CACHE_FORMAT_VERSION = 1
 
+
 # A cache is an optimisation: give up quickly on a registry that does not answer.
-CACHE_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0, total_timeout=30.0)
+def cache_retry() -> RetryPolicy:
+    """Caches give up fast: a build must not wait long on a registry that is only a cache."""
+    from dockyard.registry import RetryPolicy
+
+    return RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0, total_timeout=30.0)
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -266,6 +271,8 @@ class RegistryCacheSink:
         records = _present(_select(steps, self.spec.mode), store)
         manifest, config = cache_artifact(records)
         try:
+            from dockyard.registry import RegistrySink
+
             RegistrySink(self.client, self.reference).write(ArtifactImage(manifest, config, store))
         except DockyardError as exc:
             raise _prefixed(exc, f"cache export to {self.reference}") from exc
@@ -356,6 +363,8 @@ class RegistryCacheSource(_LazySource):
         super().__init__(f"import from {self.reference}", self._load, pool)
 
     def _load(self) -> dict[str, CacheRecord]:
+        from dockyard.registry import open_remote
+
         image = select_platform(open_remote(self.client, self.reference, None), self.platform)
         manifest = image.manifest
         return _records_of_config(
@@ -400,13 +409,7 @@ class LayoutCacheSource(_LazySource):
             raise StoreError(f"cache import from {self.root}: {exc}") from exc
 
 
-_DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    EOFError,
-    ValueError,
-    zstandard.ZstdError,
-    cast("type[BaseException]", IsalError),  # its stub declares an instance
-)
+_DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (*DECOMPRESSION_ERRORS, ValueError)
 
 
 def verify_diff_id(store: Store, layer: Layer, where: str) -> None:
@@ -473,9 +476,11 @@ def apply_inline_cache(
 
 
 def _client(insecure: Sequence[str], progress: ProgressSink) -> RegistryClient:
+    from dockyard.registry import RegistryClient
+
     return RegistryClient(
         insecure=tuple(insecure),
-        retry=CACHE_RETRY,
+        retry=cache_retry(),
         progress=progress,
         timeout=60.0,
         connect_timeout=5.0,

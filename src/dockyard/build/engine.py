@@ -328,11 +328,10 @@ class Builder:
             raise BuildError(
                 f"image {name}: its config lists {len(config.diff_ids)} layers, its manifest {len(manifest.layers)}"
             )
-        with self.store.writing():
-            for blob in manifest.layers:
-                if not self.store.has_blob(blob.digest):
-                    with source.open_blob(blob) as stream:
-                        self.store.put_blob(stream, blob)
+        # Blobs are copied into the store only when the image needs them (an exported
+        # base layer); a step reads (extracts) them straight from the source.
+        for blob in manifest.layers:
+            self.cache.add_origin(blob.digest, source)
         layers = tuple(
             Layer(
                 diff_id,
@@ -430,6 +429,8 @@ class Builder:
             config, [step for step, _ in self._built], final.key, self.options.cache_to
         )
         config_bytes = config.to_json()
+        for layer in final.layers:
+            self.cache.ensure_in_store(layer)
         with self.store.writing():
             config_desc = self.store.put_bytes(config_bytes, mediatypes.OCI_CONFIG)
             layers = [layer.blob for layer in final.layers]

@@ -10,14 +10,10 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from dockyard.errors import BuildError, IntegrityError, UsageError
 from dockyard.oci import Digest
 
 __all__ = ["Download", "download", "is_url"]
-
-_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
 def is_url(source: str) -> bool:
@@ -37,6 +33,8 @@ class Download:
 
 def download(url: str, directory: Path, *, checksum: str | None = None) -> Download:
     """Fetch ``url`` into ``directory``; IntegrityError when ``checksum`` does not match."""
+    import httpx  # only builds that ADD a URL pay for it
+
     expected = None
     if checksum:
         try:
@@ -50,7 +48,12 @@ def download(url: str, directory: Path, *, checksum: str | None = None) -> Downl
     algorithm = expected.algorithm if expected else "sha256"
     hasher = hashlib.new(algorithm)
     try:
-        with handle, httpx.stream("GET", url, follow_redirects=True, timeout=_TIMEOUT) as response:
+        with (
+            handle,
+            httpx.stream(
+                "GET", url, follow_redirects=True, timeout=httpx.Timeout(60.0, connect=10.0)
+            ) as response,
+        ):
             if response.status_code != 200:
                 raise BuildError(
                     f"ADD {url}: the server answered {response.status_code}", hint="check the URL"

@@ -60,6 +60,7 @@ class LayerCache:
         for path in (self.layers_dir, self.steps_dir, self.explain_dir):
             path.mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
+        self._origins: dict[Digest, Image] = {}  # blob digest -> image it can be read from
         self._guard = threading.Lock()
 
     # -- layer directories -----------------------------------------------------------------
@@ -70,8 +71,23 @@ class LayerCache:
         with self._guard:
             return self._locks.setdefault(name, threading.Lock())
 
+    def add_origin(self, blob: Digest, image: Image) -> None:
+        """Say where a blob not (yet) in the store can be read (a base image's source)."""
+        with self._guard:
+            self._origins.setdefault(blob, image)
+
+    def ensure_in_store(self, layer: Layer) -> None:
+        """Copy a base layer's blob into the store (verified) if it is not there yet."""
+        if self.store.has_blob(layer.blob.digest):
+            return
+        origin = self._origins.get(layer.blob.digest)
+        if origin is None:
+            raise StoreError(f"layer {layer.blob.digest} is neither in the store nor in its image")
+        with self.store.writing(), origin.open_blob(layer.blob) as stream:
+            self.store.put_blob(stream, layer.blob)
+
     def ensure_extracted(self, layer: Layer, source: Image | None = None) -> Path:
-        """The layer's directory, extracting its blob (from the store or ``source``) if needed."""
+        """The layer's directory, extracting its blob (from the store or its image) if needed."""
         target = self.layer_dir(layer.diff_id)
         if target.is_dir():
             return target
@@ -80,6 +96,7 @@ class LayerCache:
                 return target
             tmp = self.layers_dir / f".tmp-{uuid.uuid4().hex[:12]}"
             try:
+                source = source or self._origins.get(layer.blob.digest)
                 if self.store.has_blob(layer.blob.digest):
                     stream = self.store.open_blob(layer.blob.digest)
                 elif source is not None:

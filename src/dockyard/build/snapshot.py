@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import gzip
 import hashlib
-import io
 import os
 import shutil
 import stat
@@ -24,9 +22,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 from dockyard.errors import ArchiveError, ExecutorUnavailableError, StoreError
+from dockyard.image.compression import open_decompressed
 
 __all__ = [
     "MAX_LOWER_LAYERS",
@@ -293,24 +292,7 @@ def readonly_view(lowers: Sequence[Path], scratch: Path | None = None) -> Iterat
 
 def open_layer_stream(source: BinaryIO) -> BinaryIO:
     """Wrap a layer blob stream in the right decompressor (gzip, zstd or none)."""
-    buffered = (
-        source
-        if isinstance(source, io.BufferedReader)
-        else io.BufferedReader(cast("io.RawIOBase", source))
-    )
-    magic = buffered.peek(4)[:4]
-    if magic[:2] == b"\x1f\x8b":
-        try:
-            from isal import igzip
-
-            return cast("BinaryIO", igzip.IGzipFile(fileobj=buffered, mode="rb"))  # type: ignore[no-untyped-call]
-        except ImportError:  # pragma: no cover - isal is a dependency
-            return cast("BinaryIO", gzip.GzipFile(fileobj=buffered, mode="rb"))
-    if magic == b"\x28\xb5\x2f\xfd":
-        import zstandard
-
-        return cast("BinaryIO", zstandard.ZstdDecompressor().stream_reader(buffered))
-    return cast("BinaryIO", buffered)
+    return open_decompressed(source)
 
 
 def _safe_name(name: str) -> str:
@@ -395,8 +377,8 @@ def extract_layer(source: BinaryIO | Path, dest: Path) -> None:
         if isinstance(exc, ArchiveError):
             raise
         raise ArchiveError(f"cannot extract layer: {exc}") from exc
-    except Exception as exc:  # zstandard raises its own ZstdError
-        if type(exc).__name__ == "ZstdError":
+    except Exception as exc:  # zstandard and ISA-L raise their own errors
+        if type(exc).__name__ in ("ZstdError", "IsalError"):
             raise ArchiveError(f"cannot extract layer: {exc}") from exc
         raise
     # directories last, deepest first: extracting their children changed their mtimes

@@ -10,10 +10,9 @@ import weakref
 from pathlib import Path
 from typing import BinaryIO
 
-import zstandard
-
 from dockyard.errors import ArchiveError, IntegrityError, ManifestError
 from dockyard.image.base import Image, ImageIndex
+from dockyard.image.compression import DECOMPRESSION_ERRORS, open_decompressed, sniff
 from dockyard.image.content import child_of
 from dockyard.oci import Descriptor, Digest, Index, Manifest
 from dockyard.oci import mediatypes as mt
@@ -33,21 +32,12 @@ _CHUNK = 1 << 20
 
 def sniff_compression(head: bytes) -> str:
     """``"gzip"``, ``"zstd"`` or ``"none"`` from the first bytes of a blob."""
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zstd"
-    return "none"
+    return sniff(head)
 
 
 def open_uncompressed(stream: BinaryIO, compression: str) -> BinaryIO:
     """A stream of the uncompressed bytes of a layer stream."""
-    if compression == "gzip":
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
-    if compression == "zstd":
-        reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(stream, closefd=True)
-        return reader
-    return stream
+    return open_decompressed(stream, compression)
 
 
 def spool_uncompressed(
@@ -62,7 +52,7 @@ def spool_uncompressed(
                 hasher.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
-    except (OSError, EOFError, zstandard.ZstdError) as exc:
+    except DECOMPRESSION_ERRORS as exc:
         raise ArchiveError(f"corrupt {compression} layer: {exc}") from exc
     digest = Digest("sha256", hasher.hexdigest())
     if expected_diff_id is not None and digest != expected_diff_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import posixpath
@@ -13,23 +14,28 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
-
-import zstandard
+from typing import IO, BinaryIO, cast
 
 from dockyard.errors import ArchiveError, IntegrityError, NotFoundError, ScanError
 from dockyard.image.base import Image
+from dockyard.image.compression import DECOMPRESSION_ERRORS, open_decompressed, sniff
 from dockyard.oci import Descriptor, ImageConfig
 from dockyard.progress import NULL_SINK, Event, EventKind, ProgressSink
 from dockyard.scan.catalog import Want, content_wanted
 from dockyard.scan.fs import FileInfo
 
+_UNREADABLE: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    zlib.error,
+    gzip.BadGzipFile,
+    *DECOMPRESSION_ERRORS[1:],  # not every OSError: a failing disk is not a bad layer
+)
+"""What a layer that is not a readable (compressed) tar stream raises."""
+
 __all__ = ["MEMORY_LIMIT", "ContentSelector", "ImageFS", "LayerRef"]
 
 CHUNK = 1 << 20
 MEMORY_LIMIT = 1 << 20  # files kept up to this size stay in memory; larger ones are spooled
-_GZIP = b"\x1f\x8b"
-_ZSTD = b"\x28\xb5\x2f\xfd"
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _MAX_LINKS = 40
@@ -147,7 +153,7 @@ class ImageFS:
                     pass
                 while blob.read(CHUNK):
                     pass
-        except (tarfile.TarError, zlib.error, zstandard.ZstdError, EOFError) as exc:
+        except _UNREADABLE as exc:
             raise ArchiveError(
                 f"layer is not a readable tar stream: {exc}", location=where
             ) from exc
@@ -457,48 +463,7 @@ class _Source(io.RawIOBase):
         return len(data)
 
 
-class _Inflate(io.RawIOBase):
-    """Gzip decompression across concatenated members (pigz, appended layers)."""
-
-    def __init__(self, source: io.RawIOBase) -> None:
-        super().__init__()
-        self._source = io.BufferedReader(source, CHUNK)
-        self._inflater = zlib.decompressobj(31)
-        self._input = b""
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._done:
-            if self._inflater.eof:
-                rest = self._inflater.unused_data or self._source.read(CHUNK)
-                if not rest or not rest.startswith(_GZIP[: len(rest)]):
-                    self._done = True
-                    break
-                self._inflater = zlib.decompressobj(31)
-                self._input = rest
-            if not self._input:
-                self._input = self._source.read(CHUNK)
-                if not self._input:
-                    raise ArchiveError("gzip stream ends in the middle of a member")
-            out = self._inflater.decompress(self._input, len(buffer))
-            self._input = self._inflater.unconsumed_tail
-            if out:
-                buffer[: len(out)] = out
-                return len(out)
-        return 0
-
-
 def _decompressed(stream: BinaryIO, on_read: Callable[[int], None]) -> io.RawIOBase | BinaryIO:
     head = stream.read(4)
     source = _Source(stream, head, on_read)
-    if head.startswith(_GZIP):
-        return _Inflate(source)
-    if head.startswith(_ZSTD):
-        reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(
-            io.BufferedReader(source, CHUNK), read_size=CHUNK, read_across_frames=True
-        )
-        return reader
-    return source
+    return open_decompressed(cast("BinaryIO", io.BufferedReader(source, CHUNK)), sniff(head))
