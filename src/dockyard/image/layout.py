@@ -133,29 +133,11 @@ class OCILayout:
 
     def tags(self) -> list[str]:
         """The ``org.opencontainers.image.ref.name`` values of index.json, in order."""
-        return [
-            d.annotations[REF_NAME] for d in self.index().manifests if REF_NAME in d.annotations
-        ]
+        return tags_of(self.index())
 
     def resolve(self, tag: str | None = None) -> Descriptor:
         """The index.json entry for ``tag``; without a tag, the only entry there is."""
-        entries = self.index().manifests
-        if tag is None:
-            if len(entries) == 1:
-                return entries[0]
-            if not entries:
-                raise NotFoundError(f"OCI layout {self.root} holds no image")
-            raise UsageError(
-                f"OCI layout {self.root} holds {len(entries)} images",
-                hint="name one: oci:PATH:TAG (tags: " + ", ".join(self.tags() or ["none"]) + ")",
-            )
-        for entry in entries:
-            if entry.annotations.get(REF_NAME) == tag:
-                return entry
-        raise NotFoundError(
-            f"no image tagged {tag!r} in OCI layout {self.root}",
-            hint="tags there: " + (", ".join(self.tags()) or "none"),
-        )
+        return resolve_tag(self.index(), tag, what=f"OCI layout {self.root}", transport="oci")
 
     def blob_path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.hex
@@ -261,6 +243,30 @@ class LayoutSink(ImageSink):
             raise
         except OSError as exc:
             raise ArchiveError(f"cannot write OCI layout {self.root}: {exc}") from exc
+
+
+def tags_of(index: Index) -> list[str]:
+    """The ``org.opencontainers.image.ref.name`` values of an OCI index, in order."""
+    return [d.annotations[REF_NAME] for d in index.manifests if REF_NAME in d.annotations]
+
+
+def resolve_tag(index: Index, tag: str | None, *, what: str, transport: str) -> Descriptor:
+    """The entry of a layout's or archive's index for ``tag``; without one, the only entry."""
+    entries = index.manifests
+    tags = ", ".join(tags_of(index)) or "none"
+    if tag is None:
+        if len(entries) == 1:
+            return entries[0]
+        if not entries:
+            raise NotFoundError(f"{what} holds no image")
+        raise UsageError(
+            f"{what} holds {len(entries)} images",
+            hint=f"name one: {transport}:PATH:TAG (tags: {tags})",
+        )
+    for entry in entries:
+        if entry.annotations.get(REF_NAME) == tag:
+            return entry
+    raise NotFoundError(f"no image tagged {tag!r} in {what}", hint=f"tags there: {tags}")
 
 
 def _index_json(entries: Sequence[Descriptor]) -> bytes:

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from dockyard.errors import ArchiveError, DockyardError, ManifestError, NotFoundError, UsageError
 from dockyard.image.base import Image, ImageIndex, ImageSink
 from dockyard.image.content import ContentImage, ContentIndex, load_manifest
-from dockyard.image.layout import REF_NAME, OCILayout
+from dockyard.image.layout import OCILayout, resolve_tag, tags_of
 from dockyard.image.tarfiles import TarFiles
 from dockyard.oci import Descriptor, Digest, Index
 
@@ -47,27 +47,11 @@ class OCIArchive:
             ) from exc
 
     def tags(self) -> list[str]:
-        return [
-            d.annotations[REF_NAME] for d in self.index().manifests if REF_NAME in d.annotations
-        ]
+        return tags_of(self.index())
 
     def resolve(self, tag: str | None = None) -> Descriptor:
-        entries = self.index().manifests
-        if tag is None:
-            if len(entries) == 1:
-                return entries[0]
-            raise UsageError(
-                f"OCI archive {self.path} holds {len(entries)} images",
-                hint="name one: oci-archive:PATH:TAG (tags: "
-                + (", ".join(self.tags()) or "none")
-                + ")",
-            )
-        for entry in entries:
-            if entry.annotations.get(REF_NAME) == tag:
-                return entry
-        raise NotFoundError(
-            f"no image tagged {tag!r} in OCI archive {self.path}",
-            hint="tags there: " + (", ".join(self.tags()) or "none"),
+        return resolve_tag(
+            self.index(), tag, what=f"OCI archive {self.path}", transport="oci-archive"
         )
 
     def open_blob(self, digest: Digest) -> BinaryIO:
