@@ -8,13 +8,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from dockyard.progress import Event, EventKind, ProgressSink
+
+if TYPE_CHECKING:  # rich is imported only when a terminal shows progress
+    from rich.console import Console
+    from rich.progress import TaskID
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,6 +100,8 @@ class RichRenderer:
     """Live progress bars on a terminal; log lines scroll above them."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._console = console
         self._lock = threading.Lock()
         self._progress = Progress(
@@ -149,8 +153,13 @@ def progress_sink(mode: str) -> Iterator[ProgressSink]:
     if mode == "quiet":
         yield _quiet_sink
         return
+    if mode == "plain" or (mode == "auto" and not sys.stderr.isatty()):
+        yield PlainRenderer()
+        return
+    from rich.console import Console
+
     console = Console(stderr=True)
-    if mode == "tty" or (mode == "auto" and console.is_terminal):
+    if mode == "tty" or console.is_terminal:
         with RichRenderer(console) as renderer:
             yield renderer
         return
