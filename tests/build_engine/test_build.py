@@ -380,3 +380,19 @@ def test_output_compression_and_media_types(
         ["skopeo", "inspect", f"oci:{oci}"], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_layers_of_a_failed_build_survive_garbage_collection(
+    busybox_oci: Path, tmp_path: Path, dockyard_home: Path
+) -> None:
+    # regression: only successful builds rooted their layers, so `rmi` (gc) collected the
+    # finished steps of a failed build and the fix-up rebuild started from scratch
+    ctx = write(tmp_path / "ctx", f"FROM {BASE}\nRUN echo a > /a\nRUN exit 1\n")
+    assert build(busybox_oci, ctx).exit_code == 1
+    Store.open(dockyard_home).gc()
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo a > /a\nRUN echo fixed > /b\n")
+    result = build(busybox_oci, ctx, "--format", "json")
+    assert result.exit_code == 0, result.output
+    cache = json.loads(result.stdout)["dockyard.cache"]
+    assert cache["hits"] == 1
+    assert cache["misses"] == 1

@@ -214,7 +214,25 @@ class Builder:
 
     # -- the whole build ----------------------------------------------------------------------
     def run(self) -> BuildResult:
-        executor_checked = False
+        try:
+            return self._run()
+        except BaseException:
+            self._keep_what_was_built()
+            raise
+
+    def _keep_what_was_built(self) -> None:
+        """After a failed build, still root the layers its finished steps made (cache upkeep)."""
+        from dockyard.build.cache_admin import Housekeeping
+
+        steps = [BuiltStep(step, stage, False) for step, stage in self._built]
+        for sink in self.sinks:
+            if isinstance(sink, Housekeeping):
+                try:
+                    sink.export(steps, self.store)
+                except DockyardError as exc:
+                    self._warn(f"cache upkeep after the failed build: {exc}")
+
+    def _run(self) -> BuildResult:
         plan = self.plan()
         for name in plan.unused_build_args:
             if name != "SOURCE_DATE_EPOCH":
@@ -225,8 +243,6 @@ class Builder:
             for i in plan.stages[s].instructions
         ):
             executor.check_executor()
-            executor_checked = True
-        del executor_checked
         futures: dict[int, Future[StageResult]] = {}
         with ThreadPoolExecutor(
             max_workers=max(len(plan.reachable), 1), thread_name_prefix="stage"
