@@ -232,3 +232,24 @@ def test_gc_waits_for_writers() -> None:
         store.set_root("test", [blob.digest])
     assert proc.wait(timeout=30) == 0
     assert store.has_blob(blob.digest)
+
+
+def test_adopt_blob_moves_a_file_the_builder_hashed(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "home")
+    data = b"layer bytes"
+    descriptor = Descriptor("application/vnd.oci.image.layer.v1.tar", Digest.of(data), len(data))
+    made = store.home / "tmp" / "made"
+    made.write_bytes(data)
+    assert store.adopt_blob(made, descriptor) == descriptor
+    assert not made.exists()
+    assert store.read_blob(descriptor.digest) == data
+    again = store.home / "tmp" / "again"
+    again.write_bytes(data)
+    store.adopt_blob(again, descriptor)  # already there: the copy is dropped
+    assert not again.exists()
+    short = store.home / "tmp" / "short"
+    short.write_bytes(b"x")
+    other = Descriptor(descriptor.media_type, Digest.of(b"y" * 5), 5)
+    with pytest.raises(StoreError):
+        store.adopt_blob(short, other)
+    assert not store.has_blob(other.digest)

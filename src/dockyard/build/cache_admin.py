@@ -434,7 +434,11 @@ class _SizeMemo:
     def size(self, path: Path) -> int:
         found = self.sizes.get(path.name)
         if found is None:
-            found = self.sizes[path.name] = _tree_size(path)
+            try:  # the size the builder noted when it made the layer (build/layers.py)
+                found = int((path.parent / ".sizes" / path.name).read_text())
+            except (OSError, ValueError):
+                found = _tree_size(path)
+            self.sizes[path.name] = found
             self.changed = True
         return found
 

@@ -117,6 +117,13 @@ class LayerCache:
                     shutil.rmtree(tmp, ignore_errors=True)
         return target
 
+    def remember_size(self, diff_id: Digest, size: int) -> None:
+        """Note a new layer directory's size (its tar's), so cache upkeep need not walk it."""
+        with contextlib.suppress(OSError):
+            sizes = self.layers_dir / ".sizes"
+            sizes.mkdir(exist_ok=True)
+            (sizes / diff_id.hex).write_text(str(size))
+
     def adopt(self, diff_id: Digest, upper: Path) -> Path:
         """Make a finished overlay upper directory the layer directory of ``diff_id``."""
         target = self.layer_dir(diff_id)

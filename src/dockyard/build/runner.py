@@ -242,11 +242,12 @@ class StageRunner:
                     layer = None
                 else:
                     descriptor = Descriptor(blob.media_type, Digest.parse(blob.digest), blob.size)
-                    with b.store.writing(), blob.path.open("rb") as stream:
-                        b.store.put_blob(stream, descriptor)
+                    with b.store.writing():  # hashed as it was written: moved, not copied
+                        b.store.adopt_blob(blob.path, descriptor)
                     diff_id = Digest.parse(blob.diff_id)
                     if not b.cache.layer_dir(diff_id).exists():
                         snap.keep_upper(b.cache.layer_dir(diff_id))
+                        b.cache.remember_size(diff_id, blob.uncompressed_size)
                     layer = Layer(diff_id, descriptor, created=now(), created_by=history)
             finally:
                 blob.path.unlink(missing_ok=True)

@@ -200,6 +200,34 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
+    def adopt_blob(self, path: Path, descriptor: Descriptor) -> Descriptor:
+        """Move a file this process wrote and hashed itself (under ``home``) into the store.
+
+        For blobs dockyard just produced (a layer written and hashed in one pass): no
+        second read and copy. The file is fsynced, then renamed into place; if the blob is
+        already there the file is simply removed. Untrusted content goes through
+        :meth:`put_blob`, which verifies it.
+        """
+        final = self.blob_path(descriptor.digest)
+        try:
+            if final.exists():
+                path.unlink(missing_ok=True)
+                return descriptor
+            if path.stat().st_size != descriptor.size:
+                raise StoreError(
+                    f"{path} has {path.stat().st_size} bytes, its descriptor says {descriptor.size}"
+                )
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(final)
+        except OSError as exc:
+            raise StoreError(f"cannot move {path} into the store at {self.home}: {exc}") from exc
+        return descriptor
+
     def put_bytes(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
         descriptor = Descriptor(media_type, Digest.of(data), len(data))
         return self.put_blob(io.BytesIO(data), descriptor)
