@@ -104,7 +104,8 @@ class StageRunner:
             self.execute(instr)
 
     def _title(self, instr: Instruction) -> str:
-        name = self.stage.display_name
+        """``[build 2/5] RUN ...``; unnamed stages are ``stage-N``, as BuildKit shows them."""
+        name = self.stage.name or f"stage-{self.stage.index}"
         return f"[{name} {self.position}/{self.total}] {instr.original.strip()}"
 
     def execute(self, instr: Instruction, *, label: str | None = None) -> None:
