@@ -120,3 +120,39 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+MAKE_BASE_IMAGES = REPO_ROOT / "scripts" / "make-base-images"
+_BASE_IMAGE_PROBLEMS = ("cannot reach Debian's mirror", "needs root", "is not installed")
+
+
+def unavailable(message: str) -> None:
+    """Skip on a developer machine that lacks something a slow test needs; fail in CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must have this: {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def base_contexts() -> list[str]:
+    """``NAME=oci-layout://...`` for debian:12, golang:1.19 and static:12 (scripts/make-base-images).
+
+    Made once per machine (debootstrap + Debian's golang-go; a few minutes), then cached.
+    """
+    if os.geteuid() != 0:
+        unavailable("making the base images needs root (debootstrap, runc)")
+    proc = subprocess.run(
+        [str(MAKE_BASE_IMAGES), "--no-load", "--print-build-contexts"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        if any(problem in proc.stderr for problem in _BASE_IMAGE_PROBLEMS):
+            unavailable(f"cannot make the example's base images here: {tail}")
+        pytest.fail(f"scripts/make-base-images failed (exit {proc.returncode}):\n{tail}")
+    contexts = proc.stdout.split()
+    assert [c.split("=", 1)[0] for c in contexts] == ["debian:12", "golang:1.19", "static:12"]
+    return contexts

@@ -20,11 +20,9 @@ from tests.conftest import REPO_ROOT, free_port
 pytestmark = [pytest.mark.slow, pytest.mark.runc]
 
 EXAMPLE = REPO_ROOT / "examples" / "shop"
-MAKE_BASE_IMAGES = REPO_ROOT / "scripts" / "make-base-images"
 DOCKYARD = REPO_ROOT / ".venv" / "bin" / "dockyard"
 BUILD_TIMEOUT = 900  # seconds; the first build compiles Go's standard library
 # What make-base-images says when it cannot run here (no mirror, not root, no debootstrap).
-_ENVIRONMENT_PROBLEMS = ("cannot reach Debian's mirror", "needs root", "is not installed")
 
 
 def _dockyard() -> str:
@@ -32,35 +30,6 @@ def _dockyard() -> str:
     if found is None:
         pytest.fail("no dockyard executable: run scripts/setup")
     return str(found)
-
-
-def _unavailable(message: str) -> None:
-    """Skip on a developer machine that cannot make the base images; fail in CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must be able to make the example's base images: {message}")
-    pytest.skip(f"cannot make the example's base images here: {message}")
-
-
-@pytest.fixture(scope="session")
-def base_contexts() -> list[str]:
-    """``--build-context`` values for debian:12, golang:1.19 and static:12 (made once, cached)."""
-    if os.geteuid() != 0:
-        _unavailable("debootstrap and runc need root")
-    proc = subprocess.run(
-        [str(MAKE_BASE_IMAGES), "--no-load", "--print-build-contexts"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=BUILD_TIMEOUT,
-    )
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        if any(problem in proc.stderr for problem in _ENVIRONMENT_PROBLEMS):
-            _unavailable(tail)
-        pytest.fail(f"scripts/make-base-images failed (exit {proc.returncode}):\n{tail}")
-    contexts = proc.stdout.split()
-    assert [c.split("=", 1)[0] for c in contexts] == ["debian:12", "golang:1.19", "static:12"]
-    return contexts
 
 
 @dataclass(frozen=True)

