@@ -13,6 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
+
+# The suite gates CI, so property tests draw the same examples every run; a
+# developer hunting for new failures sets DOCKYARD_HYPOTHESIS=explore.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=2000)
+settings.load_profile(os.environ.get("DOCKYARD_HYPOTHESIS", "repeatable"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DOCKYARD_SHARED", REPO_ROOT.parent / "shared")).resolve()
