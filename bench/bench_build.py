@@ -99,12 +99,22 @@ class Tools:
 
     work: Path
     registry: str = ""  # "127.0.0.1:PORT" once started
-    contexts: dict[str, str] = field(default_factory=dict)  # extra --build-context for dockyard
+    images: dict[str, str] = field(default_factory=dict)  # NAME -> oci:PATH:TAG, per home
     homes: list[Path] = field(default_factory=list)
     seed: Path | None = None
 
     # dockyard ---------------------------------------------------------------------
     def fresh_home(self) -> Path:
+        """A new home holding the base images, as dockerd holds them (`docker load`)."""
+        home = self.empty_home()
+        for name, source in self.images.items():
+            run(
+                [DOCKYARD, "copy", "--progress", "quiet", source, name],
+                env=self.dy_env(home),
+            )
+        return home
+
+    def empty_home(self) -> Path:
         home = Path(tempfile.mkdtemp(prefix="home-", dir=self.work))
         self.homes.append(home)
         return home
@@ -119,7 +129,7 @@ class Tools:
 
     def copy_home(self, seed: Path) -> Path:
         """A new home sharing the seed's files by hard links (layer dirs are read-only)."""
-        home = self.fresh_home()
+        home = self.empty_home()
         home.rmdir()
         subprocess.run(["cp", "-al", str(seed), str(home)], check=True)
         return home
@@ -133,19 +143,7 @@ class Tools:
         return env
 
     def dy_args(self, ctx: Path, tag: str, dockerfile: Path | None = None) -> list[str]:
-        args = [
-            "build",
-            "--progress",
-            "quiet",
-            "--network",
-            "none",
-            "--build-context",
-            f"{BASE}=oci-layout://{BUSYBOX_OCI}:1",
-            "-t",
-            TAG_PREFIX + tag,
-        ]
-        for name, url in self.contexts.items():
-            args += ["--build-context", f"{name}={url}"]
+        args = ["build", "--progress", "quiet", "--network", "none", "-t", TAG_PREFIX + tag]
         if dockerfile is not None:
             args += ["-f", str(dockerfile)]
         return [*args, str(ctx)]
@@ -188,8 +186,7 @@ class Service:
     make: Callable[[Path], None]  # writes the context into an empty directory
     source_file: str  # the file changed in scenario 3
     manifest: str  # the dependency manifest changed in scenario 4
-    build_contexts: dict[str, str]  # NAME -> oci-layout://PATH:TAG, for dockyard
-    docker_images: dict[str, str]  # NAME -> oci:PATH:TAG, loaded into dockerd
+    images: dict[str, str]  # NAME -> oci:PATH:TAG, loaded into dockerd and each home
 
     def context(self, work: Path, name: str) -> Path:
         dest = work / name
@@ -249,8 +246,7 @@ def standin_service() -> Service:
         make=make_standin,
         source_file="cmd/app/main.go",
         manifest="deps.txt",
-        build_contexts={},
-        docker_images={},
+        images={},
     )
 
 
@@ -271,14 +267,12 @@ def shop_service() -> Service | None:
     if proc.returncode != 0:
         log(f"bench: scripts/make-base-images failed, using the stand-in:\n{proc.stderr[-1500:]}")
         return None
-    contexts: dict[str, str] = {}
     images: dict[str, str] = {}
     for line in proc.stdout.split():
         name, _, url = line.partition("=")
-        contexts[name] = url
         images[name] = "oci:" + url.removeprefix("oci-layout://")
     dockerfile = (shop / "Dockerfile").read_text()
-    if not all(f"FROM {name}" in dockerfile for name in contexts if name != "debian:12"):
+    if not all(f"FROM {name}" in dockerfile for name in images if name != "debian:12"):
         log("bench: examples/shop does not use the base images made, using the stand-in")
         return None
 
@@ -290,8 +284,7 @@ def shop_service() -> Service | None:
         make=make,
         source_file="cmd/shop/main.go",
         manifest="go.mod",
-        build_contexts=contexts,
-        docker_images=images,
+        images=images,
     )
 
 
@@ -723,9 +716,9 @@ def main() -> None:
     log(f"bench: service for scenarios 1-4 and 8: {svc.name}")
 
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-build-"))
-    tools = Tools(work=work, contexts=svc.build_contexts)
+    images = {BASE: f"oci:{BUSYBOX_OCI}:1", **svc.images}
+    tools = Tools(work=work, images=images)
     res: Result = {}
-    images = {BASE: f"oci:{BUSYBOX_OCI}:1", **svc.docker_images}
     try:
         with dockerd(work), base_images(images), registry(work) as reg:
             tools.registry = reg

@@ -39,7 +39,9 @@ Every error has a one-line ``message`` (what went wrong), an optional ``location
 
 from __future__ import annotations
 
-from typing import ClassVar
+TYPE_CHECKING = False  # typing is not imported: the build replay path may load this module
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 __all__ = [
     "ArchiveError",

@@ -35,6 +35,17 @@ def test_home_comes_from_the_environment(
     assert default_home() == tmp_path / "h" / ".local" / "share" / "dockyard"
 
 
+def test_the_build_engine_uses_the_same_home_as_the_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # regression: snapshots and the context stat cache ignored $XDG_DATA_HOME
+    from dockyard.build.snapshot import dockyard_home
+
+    monkeypatch.delenv("DOCKYARD_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert dockyard_home() == default_home() == tmp_path / "xdg" / "dockyard"
+
+
 def test_put_blob_verifies_before_it_is_visible() -> None:
     store = Store.open()
     data = b"some layer bytes"

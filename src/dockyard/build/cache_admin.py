@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.build import replay
 from dockyard.build.layers import Layer
 from dockyard.build.remote import BuiltStep
 from dockyard.errors import (
@@ -501,6 +502,24 @@ def prune(
         )
 
 
+def _prune_build_records(store: Store, *, all_: bool, until: float | None, now: float) -> None:
+    """Remove build records (see :mod:`replay`) that are asked for, old, or name lost blobs."""
+    directory = Path(replay.records_dir(store.home))
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        try:
+            doomed = all_ or (until is not None and path.stat().st_mtime < now - until)
+            if not doomed:
+                record = replay.read_record(path)
+                blobs = record.get("blobs", []) if record is not None else None
+                doomed = blobs is None or not all(
+                    store.has_blob(Digest.parse(str(d))) for d in blobs
+                )
+        except (OSError, DockyardError):
+            doomed = True
+        if doomed:
+            path.unlink(missing_ok=True)
+
+
 def _prune_locked(
     store: Store, *, all_: bool, keep_storage: int | None, until: float | None, now: float
 ) -> PruneResult:
@@ -549,6 +568,7 @@ def _prune_locked(
     )
     _drop_build_roots(store)
     gc = store.gc()
+    _prune_build_records(store, all_=all_, until=until, now=now)
     return PruneResult(
         records=len(doomed),
         layers=layers_removed,

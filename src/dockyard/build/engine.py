@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.build import cache_io, executor
+from dockyard.build import cache_io, executor, replay
 from dockyard.build.context import BuildContext
 from dockyard.build.layers import CachedStep, Layer, LayerCache
 from dockyard.build.options import BuildOptions
@@ -21,6 +21,7 @@ from dockyard.build.snapshot import Snapshotter
 from dockyard.build.stage import (
     DEFAULT_PATH_ENV,
     StageState,
+    fill_history_times,
     now,
 )
 from dockyard.dockerfile import (
@@ -33,6 +34,7 @@ from dockyard.errors import (
     BuildContextError,
     BuildError,
     DockyardError,
+    NotFoundError,
     NotImplementedYetError,
     UsageError,
 )
@@ -49,7 +51,7 @@ from dockyard.oci import (
     mediatypes,
 )
 from dockyard.progress import NULL_SINK, Event, EventKind, ProgressSink
-from dockyard.store.store import Store
+from dockyard.store.store import Store, ref_key
 from dockyard.transport.transport import TransportOptions, open_source
 
 __all__ = ["BuildResult", "StageResult", "build"]
@@ -156,6 +158,14 @@ class Builder:
         self._built_lock = threading.Lock()
         self._images: dict[str, _Base] = {}
         self._images_lock = threading.Lock()
+        # What a build record must hold (see replay): store tags and digests the build
+        # read, tags it wrote, warnings it gave, and why it cannot be replayed (if so).
+        self.read_tags: dict[str, str] = {}
+        self.read_blobs: set[str] = set()
+        self.written_tags: dict[str, str] = {}
+        self.warnings: list[str] = []
+        self.replay_blockers: list[str] = []
+        self._dockerfile_cache: str | None = None
         self.dockerfile_name = str(options.dockerfile) if options.dockerfile else "Dockerfile"
         args = dict(options.build_args)
         sde = args.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
@@ -190,6 +200,11 @@ class Builder:
     def _dockerfile_text(self) -> str:
         if self.options.dockerfile_text is not None:
             return self.options.dockerfile_text
+        if self._dockerfile_cache is None:
+            self._dockerfile_cache = self._read_dockerfile()
+        return self._dockerfile_cache
+
+    def _read_dockerfile(self) -> str:
         assert self.options.dockerfile is not None
         try:
             with self.options.dockerfile.open("rb") as stream:
@@ -214,11 +229,60 @@ class Builder:
 
     # -- the whole build ----------------------------------------------------------------------
     def run(self) -> BuildResult:
+        stamp = self._stamp()
         try:
-            return self._run()
+            result = self._run()
         except BaseException:
             self._keep_what_was_built()
             raise
+        if stamp is not None:
+            self._write_record(stamp, result)
+        return result
+
+    # -- build records ----------------------------------------------------------------------------
+    def _stamp(self) -> replay.Stamp | None:
+        """Stamp the inputs before anything reads them, when the CLI asked for a record."""
+        if self.options.record is None or self.options.context is None:
+            return None
+        dockerfile = self._dockerfile_text().encode("utf-8", "surrogateescape")
+        return replay.take_stamp(self.options.context, dockerfile)
+
+    def block_replay(self, reason: str) -> None:
+        """Note why this build's result may not be answered from a record next time."""
+        with self._images_lock:
+            self.replay_blockers.append(reason)
+
+    def _write_record(self, stamp: replay.Stamp, result: BuildResult) -> None:
+        assert self.options.record is not None
+        if stamp.racy or self.replay_blockers:
+            return
+        if set(self.read_tags) & set(self.written_tags):
+            return  # FROM app, -t app: the next build starts from this result
+        tags = {**self.read_tags, **self.written_tags}
+        held, tags_state = replay.settle_tags(tags, self.store.home) if tags else (True, None)
+        if not held:
+            return  # a tag moved while we built: the next build decides afresh
+        blobs = {
+            str(result.image_digest),
+            str(result.config_digest),
+            *(str(layer.digest) for layer in result.manifest.layers),
+            *self.written_tags.values(),
+            *self.read_blobs,
+        }
+        replay.write_record(
+            self.options.record,
+            {
+                "stamp": stamp.data,
+                "ignored": stamp.ignored,
+                "tags": tags,
+                "tags_state": tags_state,
+                "blobs": sorted(blobs),
+                "metadata": result.metadata(),
+                "warnings": list(self.warnings),
+                "built": now(),
+            },
+            self.store.home,
+        )
 
     def _keep_what_was_built(self) -> None:
         """After a failed build, still root the layers its finished steps made (cache upkeep)."""
@@ -313,6 +377,8 @@ class Builder:
             self._built.append((step, stage))
 
     def _warn(self, message: str) -> None:
+        with self._built_lock:
+            self.warnings.append(message)
         self.progress(Event("build", EventKind.WARNING, message))
 
     # -- base images ------------------------------------------------------------------------
@@ -377,16 +443,35 @@ class Builder:
                     "and RUN --mount=from=, not FROM",
                     hint="use oci-layout://PATH or docker-image://REF for a base image",
                 )
+            self.block_replay(f"{name} comes from --build-context")
             break
         else:
             try:
-                Reference.parse(name)
+                reference = Reference.parse(name)
             except DockyardError as exc:
                 raise UsageError(
                     f"invalid base image name {name!r}: {exc.message}", hint=exc.hint
                 ) from exc
+            local = self._from_store(reference)
+            if local is not None:
+                return local
+            self.block_replay(f"{name} comes from its registry")
         with TransportOptions(insecure=self.options.insecure_registries, store=self.store) as opts:
             return select_platform(open_source(target, options=opts), self.options.platform)
+
+    def _from_store(self, reference: Reference) -> Image | None:
+        """The image a reference names in the local store (noted for the build record)."""
+        try:
+            descriptor = self.store.resolve(reference)
+        except NotFoundError:
+            return None
+        with self._images_lock:
+            if reference.digest is not None:
+                self.read_blobs.add(str(descriptor.digest))
+            else:
+                self.read_tags[ref_key(reference)] = str(descriptor.digest)
+        source = self.store.open_descriptor(descriptor)
+        return select_platform(source, self.options.platform)
 
     # -- one stage ------------------------------------------------------------------------------
     def _build_stage(
@@ -430,12 +515,13 @@ class Builder:
 
     # -- finishing ------------------------------------------------------------------------------
     def _finish(self, final: StageResult) -> BuildResult:
+        history = fill_history_times(final.config.history)
         created = (
             _rfc3339(self.source_date_epoch)
             if self.source_date_epoch is not None
-            else _latest(final)
+            else _latest(history)
         )
-        config = final.config.evolve(created=created)
+        config = final.config.evolve(created=created, history=tuple(history))
         if self.source_date_epoch is not None:
             config = config.evolve(
                 history=tuple(dataclasses.replace(h, created=created) for h in config.history),
@@ -477,9 +563,10 @@ def _layer_history(config: ImageConfig) -> list[HistoryEntry]:
     return entries[: len(config.diff_ids)] + [HistoryEntry()] * max(missing, 0)
 
 
-def _latest(final: StageResult) -> str:
-    stamps = [layer.created for layer in final.layers if layer.created]
-    return max(stamps) if stamps else now()
+def _latest(history: list[HistoryEntry]) -> str:
+    """The image's creation time, as BuildKit sets it: the last time in its history."""
+    stamps = [h.created for h in history if h.created]
+    return stamps[-1] if stamps else now()
 
 
 def build(options: BuildOptions, *, progress: ProgressSink = NULL_SINK) -> BuildResult:

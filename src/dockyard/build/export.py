@@ -19,7 +19,7 @@ from dockyard.errors import DockyardError, UsageError
 from dockyard.image import Image
 from dockyard.oci import Descriptor, Digest, Manifest, Reference
 from dockyard.oci import mediatypes as mt
-from dockyard.store.store import Store
+from dockyard.store.store import Store, ref_key
 from dockyard.transport.transport import TransportOptions, open_sink
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ def export(builder: Builder, manifest: Manifest, final: StageResult) -> None:
             assert isinstance(image, Image)
             if spec.type == "image":
                 for tag in tags:
-                    store.tag(Reference.parse(tag).with_default_tag(), converted.descriptor())
+                    ref = Reference.parse(tag).with_default_tag()
+                    store.tag(ref, converted.descriptor())
+                    builder.written_tags[ref_key(ref)] = str(converted.digest)
             elif spec.type == "oci":
                 name = f"oci-archive:{spec.dest}" if spec.tar else f"oci:{spec.dest}"
                 open_sink(name, options=opts).write(image, _tag_names(tags))

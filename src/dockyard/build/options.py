@@ -231,6 +231,7 @@ class BuildOptions:
     jobs: int = 0
     explain_cache: bool = False
     insecure_registries: tuple[str, ...] = ()
+    record: str | None = None  # the request (replay.build_request): write a build record
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))

@@ -131,7 +131,7 @@ class StageRunner:
         if apply_metadata(state, expanded):
             state.history.append(
                 HistoryEntry(
-                    created=now(),
+                    created="",  # filled at export, as BuildKit does (fill_history_times)
                     created_by=created_by(expanded),
                     comment="buildkit.dockerfile.v0",
                     empty_layer=True,
@@ -185,7 +185,7 @@ class StageRunner:
             state.layers.append(layer)
         state.history.append(
             HistoryEntry(
-                created=layer.created if layer is not None else now(),
+                created=layer.created if layer is not None else "",
                 created_by=history,
                 comment="buildkit.dockerfile.v0",
                 empty_layer=layer is None,
@@ -538,6 +538,8 @@ class StageRunner:
             urls = [s for s in instr.sources if is_url(s)]
             if any(s.startswith("git@") or s.endswith(".git") for s in instr.sources):
                 raise NotImplementedYetError("ADD of a git repository is not supported yet")
+            if urls:
+                self.b.block_replay("ADD downloads a URL, which may have changed")
             downloads = [
                 download(u, self.b.store.home / "tmp", checksum=instr.checksum) for u in urls
             ]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from dockyard._home import default_home
 from dockyard.errors import ArchiveError, ExecutorUnavailableError, StoreError
 from dockyard.image.compression import open_decompressed
 
@@ -53,9 +54,8 @@ _MNT_DETACH = 2
 
 
 def dockyard_home() -> Path:
-    """``$DOCKYARD_HOME`` or ``~/.local/share/dockyard``."""
-    env = os.environ.get("DOCKYARD_HOME")
-    return Path(env) if env else Path.home() / ".local" / "share" / "dockyard"
+    """The dockyard home, the same directory the store uses (see :mod:`dockyard._home`)."""
+    return default_home()
 
 
 # --- mounting ------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import posixpath
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,14 @@ from dockyard.dockerfile import (
 )
 from dockyard.oci import ContainerConfig, HistoryEntry, ImageConfig
 
-__all__ = ["DEFAULT_PATH_ENV", "DEFAULT_SHELL", "StageState", "apply_metadata", "created_by"]
+__all__ = [
+    "DEFAULT_PATH_ENV",
+    "DEFAULT_SHELL",
+    "StageState",
+    "apply_metadata",
+    "created_by",
+    "fill_history_times",
+]
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -152,6 +160,38 @@ def created_by(
     if keyword in ("COPY", "ADD", "WORKDIR"):
         return f"{keyword} {rest} # buildkit".replace("  ", " ")
     return f"{keyword} {rest}".strip()
+
+
+def fill_history_times(history: Sequence[HistoryEntry]) -> list[HistoryEntry]:
+    """Give every history entry without a time one, the way BuildKit's image exporter does.
+
+    Entries without a time (metadata instructions, steps whose layer came out empty)
+    take, up to the first timed entry that follows an untimed one, that entry's time
+    (usually the build's first new layer), and after it the time of the timed entry
+    before them; with no timed entry after an untimed one, the history's last time.
+    So a rebuild whose layers all come from the cache yields the same config, byte for
+    byte (``normalizeLayersAndHistory`` in BuildKit's image exporter).
+    """
+    created = ""
+    seen_missing = False
+    for entry in history:
+        if entry.created:
+            created = entry.created
+            if seen_missing:
+                break
+        else:
+            seen_missing = True
+    out: list[HistoryEntry] = []
+    seen_missing = False
+    for entry in history:
+        if entry.created:
+            if seen_missing:
+                created = entry.created
+            out.append(entry)
+        else:
+            seen_missing = True
+            out.append(dataclasses.replace(entry, created=created))
+    return out
 
 
 def now() -> str:

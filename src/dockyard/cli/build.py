@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from dockyard.build import replay
 from dockyard.build.options import (
     BuildOptions,
     OutputSpec,
@@ -20,15 +21,9 @@ from dockyard.build.options import (
 )
 from dockyard.cli._app import app
 from dockyard.cli._output import format_option, print_json, progress_option, progress_sink
+from dockyard.cli._replay import atomic_write
 from dockyard.errors import UsageError
 from dockyard.oci import Platform
-
-
-def _atomic_write(path: str, text: str) -> None:
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(target)
 
 
 @app.command("build")
@@ -167,6 +162,33 @@ def build_command(
     if any(o.type == "registry" for o in output_specs) and not tags:
         raise UsageError("pushing needs a name", hint="add -t REGISTRY/REPO:TAG")
 
+    # Only a build the replay path could have answered writes a record (see _replay).
+    replayable = not (
+        context == "-"
+        or dockerfile_text is not None
+        or build_contexts
+        or secrets
+        or no_cache
+        or outputs
+        or push
+        or cache_from
+        or cache_to
+        or insecure_registries
+    )
+    record = (
+        replay.build_request(
+            context=context,
+            dockerfile=dockerfile,
+            tags=tags,
+            target=target,
+            build_args=build_args,
+            platform=platform,
+            network=network,
+            environ=os.environ,
+        )
+        if replayable
+        else None
+    )
     options = BuildOptions(
         context=context_dir,
         dockerfile=dockerfile_path,
@@ -185,14 +207,15 @@ def build_command(
         jobs=jobs,
         explain_cache=explain_cache or progress == "plain",
         insecure_registries=insecure_registries,
+        record=record,
     )
     with progress_sink(progress) as sink:
         result = build(options, progress=sink)
     metadata = result.metadata()
     if iidfile:
-        _atomic_write(iidfile, str(result.config_digest))
+        atomic_write(iidfile, str(result.config_digest))
     if metadata_file:
-        _atomic_write(metadata_file, json.dumps(metadata, indent=2) + "\n")
+        atomic_write(metadata_file, json.dumps(metadata, indent=2) + "\n")
     if output_format == "json":
         print_json(metadata)
     elif progress != "quiet":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from dockyard._home import default_home
 from dockyard.errors import (
     InvalidDigestError,
     InvalidReferenceError,
@@ -38,19 +39,6 @@ __all__ = ["GCResult", "Store", "StoreEntry", "StoreSink", "default_home"]
 
 _CHUNK = 1 << 20
 _TAGS_FILE = "repositories.json"
-
-
-def default_home() -> Path:
-    """``$DOCKYARD_HOME``, else ``$XDG_DATA_HOME/dockyard``, else ``~/.local/share/dockyard``.
-
-    Read from the environment on every call (tests and subprocesses set it).
-    """
-    env = os.environ.get("DOCKYARD_HOME")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "dockyard"
 
 
 @dataclass(frozen=True, slots=True)
