@@ -29,23 +29,27 @@ def test_the_stamp_is_stable_and_counts_what_the_build_can_see(tmp_path: Path) -
     ctx = make(tmp_path / "ctx")
     first = stamp(ctx)
     assert first == stamp(ctx)
-    # ., src, src/a.txt, b.txt, .dockerignore, link (skip.log is ignored)
-    assert first.entries == 6
+    # skip.log is ignored; directories keep mode and owner only
+    assert sorted(first.entries) == [".", ".dockerignore", "b.txt", "link", "src", "src/a.txt"]
+    assert len(first.entries["src"]) == 3
+    assert len(first.entries["link"]) == 8
+    assert first.ignored == ("skip.log",)
 
 
 def test_what_changes_the_stamp(tmp_path: Path) -> None:
     ctx = make(tmp_path / "ctx")
-    before = stamp(ctx).data
-    assert stamp(ctx, b"FROM scratch\nENV A=1\n").data != before
+    before = stamp(ctx).entries
+    assert stamp(ctx, b"FROM scratch\nENV A=1\n").head != stamp(ctx).head
     (ctx / "skip.log").write_text("ignored, so no change\n")
-    assert stamp(ctx).data == before
+    assert stamp(ctx).entries == before
     os.chmod(ctx / "b.txt", 0o600)
-    after_chmod = stamp(ctx).data
+    after_chmod = stamp(ctx).entries
     assert after_chmod != before
     (ctx / "src" / "new.txt").write_text("n\n")
-    assert stamp(ctx).data != after_chmod
+    assert stamp(ctx).entries != after_chmod
+    with_new = stamp(ctx)
     (ctx / ".dockerignore").write_text("*.log\nnothing-else\n")
-    assert stamp(ctx).data != after_chmod
+    assert stamp(ctx).head != with_new.head
 
 
 def test_a_stamp_of_recent_changes_is_racy(tmp_path: Path) -> None:
@@ -130,7 +134,7 @@ def test_a_replay_skips_known_ignored_paths_without_the_patterns(tmp_path: Path)
     # a new path is stamped as if not ignored: the stamps differ and a full build decides
     (ctx / "new.log").write_text("x\n")
     assert replay.take_stamp(ctx, b"FROM scratch\n", ignored=recorded.ignored) != recorded
-    assert stamp(ctx).data == recorded.data  # the real patterns still ignore it
+    assert stamp(ctx) == recorded  # the real patterns still ignore it
 
 
 def test_exceptions_in_the_dockerignore_always_use_the_patterns(tmp_path: Path) -> None:

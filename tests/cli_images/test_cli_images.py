@@ -203,3 +203,21 @@ def test_registry_answering_html_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code in (1, 2), result.output
     assert "HTML" in result.output or "html" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_image_id_names_a_local_image(busybox_oci: Path) -> None:
+    # regression: `dockyard inspect sha256:...` (the digest `dockyard build` prints) was
+    # taken for a repository named "sha256" on Docker Hub
+    ok("copy", "--progress", "quiet", f"oci:{busybox_oci}:1", "bb:1")
+    by_digest = json.loads(ok("inspect", "--format", "json", BUSYBOX).stdout)
+    assert by_digest["Digest"] == BUSYBOX
+    assert by_digest["RepoTags"] == ["docker.io/library/bb:1"]
+    config = json.loads(ok("inspect", "--raw", BUSYBOX).stdout)["config"]["digest"]
+    by_id = json.loads(ok("inspect", "--format", "json", config).stdout)
+    assert by_id["Digest"] == BUSYBOX
+    missing = run("inspect", "sha256:" + "0" * 64)
+    assert missing.exit_code == 1
+    assert "no image sha256:000" in missing.output
+    refused = run("copy", f"oci:{busybox_oci}:1", BUSYBOX)
+    assert refused.exit_code == 2
+    assert "an image ID names an image already in the store" in refused.output

@@ -24,6 +24,7 @@ from dockyard.transport import ImageName
         ("docker://127.0.0.1:5000/a/b:t", "docker", None, None, "127.0.0.1:5000/a/b:t"),
         ("busybox:1", "local", None, None, "docker.io/library/busybox:1"),
         ("localhost:5000/x", "local", None, None, "localhost:5000/x"),
+        ("sha256:" + "ab" * 32, "id", None, None, None),
     ],
 )
 def test_parse(

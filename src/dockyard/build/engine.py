@@ -272,7 +272,8 @@ class Builder:
         replay.write_record(
             self.options.record,
             {
-                "stamp": stamp.data,
+                "head": stamp.head,
+                "stamp": stamp.entries,
                 "ignored": stamp.ignored,
                 "tags": tags,
                 "tags_state": tags_state,

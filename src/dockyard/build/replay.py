@@ -18,7 +18,8 @@ What the record proves, and how:
   the ``.dockerignore`` bytes and, for every file, directory and symlink of the context
   that ``.dockerignore`` lets through, its path and ``lstat`` (mode, owner, device, inode,
   size, mtime and ctime in nanoseconds; for a directory, mode and owner: its listing is
-  walked, and its times move when an ignored entry comes or goes). The stamp is taken *before* the build reads
+  walked, and its times move when an ignored entry comes or goes). The fields are
+  compared as they are, not hashed. The stamp is taken *before* the build reads
   anything, so a file changed during the build no longer matches it. Any content write
   changes ctime; a file whose mtime or ctime lies within :data:`RACY_WINDOW_NS` of the
   stamp could still change without its timestamps moving (coarse clocks), so such a
@@ -145,19 +146,38 @@ def build_request(
 class Stamp:
     """The context, Dockerfile and .dockerignore as they were (immutable by convention)."""
 
-    __slots__ = ("data", "entries", "ignored", "racy")
+    __slots__ = ("entries", "head", "ignored", "newest", "taken")
 
-    def __init__(self, data: bytes, entries: int, racy: bool, ignored: tuple[str, ...]) -> None:
-        self.data = data  # compared byte for byte; no digest, so no hashlib on replay
-        self.entries = entries
-        self.racy = racy  # something changed too recently for its timestamps to prove anything
+    def __init__(
+        self,
+        head: bytes,
+        entries: dict[str, tuple[int, ...]],
+        ignored: tuple[str, ...],
+        newest: int,
+        taken: int,
+    ) -> None:
+        self.head = head  # the Dockerfile and .dockerignore bytes
+        self.entries = entries  # context path -> lstat fields (compared, never hashed)
         self.ignored = ignored  # paths .dockerignore excluded (the walk did not enter them)
+        self.newest = newest  # the latest mtime or ctime of a stamped file, in ns
+        self.taken = taken  # when the walk started, in ns
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Stamp) and (self.data, self.racy) == (other.data, other.racy)
+        return (
+            isinstance(other, Stamp) and self.head == other.head and self.entries == other.entries
+        )
 
     def __hash__(self) -> int:
-        return hash(self.data)
+        return hash(self.head)
+
+    @property
+    def racy(self) -> bool:
+        """Whether a file changed so shortly before the stamp that its times prove nothing.
+
+        A second write within the clock's granularity of the first could leave every
+        stamped field as it was; git calls such an entry "racily clean".
+        """
+        return self.newest >= self.taken - RACY_WINDOW_NS
 
 
 def take_stamp(
@@ -177,7 +197,7 @@ def take_stamp(
     None when the context cannot be walked or its .dockerignore is invalid: the build
     then reports the problem itself, and no record is written.
     """
-    now = time.time_ns() if now_ns is None else now_ns
+    taken = time.time_ns() if now_ns is None else now_ns
     root = os.path.abspath(context)
     try:
         with open(os.path.join(root, ".dockerignore"), "rb") as fh:
@@ -204,10 +224,9 @@ def take_stamp(
                 matcher = PatternMatcher(parse_dockerignore(text)) or None
             except BadPatternError:
                 return None
-    walker = _Walker(matcher)
     try:
-        walker.walk("", root)
-    except OSError:
+        entries, skipped = _walk(root, matcher)
+    except (OSError, RecursionError):
         return None
     head = b"dockerfile %d\n%b\ndockerignore %d\n%b\n" % (
         len(dockerfile),
@@ -215,9 +234,51 @@ def take_stamp(
         len(ignore_bytes),
         ignore_bytes,
     )
-    data = head + "\n".join(walker.lines).encode("utf-8", "surrogateescape")
-    racy = walker.newest >= now - RACY_WINDOW_NS
-    return Stamp(data, len(walker.lines), racy, tuple(walker.ignored))
+    newest = max((max(f[6], f[7]) for f in entries.values() if len(f) > 3), default=0)
+    return Stamp(head, entries, tuple(skipped), newest, taken)
+
+
+def _walk(root: str, matcher: Any) -> tuple[dict[str, tuple[int, ...]], list[str]]:
+    """Every entry below ``root`` the matcher lets through, with its lstat fields.
+
+    A directory keeps only its mode and owner: its content is its listing, which the
+    walk compares itself, and its times move whenever any entry comes or goes, ignored
+    ones too. A file or symlink keeps mode, owner, device, inode, size, mtime and ctime.
+    """
+    entries: dict[str, tuple[int, ...]] = {}
+    skipped: list[str] = []
+    st = os.lstat(root)
+    entries["."] = (st.st_mode, st.st_uid, st.st_gid)
+    pending = [("", root)]
+    while pending:
+        rel_dir, path = pending.pop()
+        prefix = rel_dir + "/" if rel_dir else ""
+        with os.scandir(path) as it:
+            for entry in it:
+                rel = prefix + entry.name
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if matcher is not None and matcher.matches(rel):
+                    skipped.append(rel)
+                    # An ignored directory still matters when an exception re-includes
+                    # something below it (the build then copies it as their parent).
+                    if not (matcher.exclusions and is_dir):
+                        continue
+                st = entry.stat(follow_symlinks=False)
+                if is_dir:
+                    entries[rel] = (st.st_mode, st.st_uid, st.st_gid)
+                    pending.append((rel, entry.path))
+                else:
+                    entries[rel] = (
+                        st.st_mode,
+                        st.st_uid,
+                        st.st_gid,
+                        st.st_dev,
+                        st.st_ino,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ctime_ns,
+                    )
+    return entries, skipped
 
 
 class _Known:
@@ -230,48 +291,6 @@ class _Known:
 
     def matches(self, rel: str) -> bool:
         return rel in self.paths
-
-
-class _Walker:
-    """Depth-first, name-ordered walk noting each entry's lstat as a line."""
-
-    def __init__(self, matcher: Any) -> None:
-        self.matcher = matcher
-        self.lines: list[str] = []
-        self.ignored: list[str] = []
-        self.newest = 0
-
-    def _add(self, rel: str, st: os.stat_result) -> None:
-        self.newest = max(self.newest, st.st_mtime_ns)
-        self.newest = max(self.newest, st.st_ctime_ns)
-        self.lines.append(
-            f"{rel}\0{st.st_mode:o} {st.st_uid} {st.st_gid} {st.st_dev} {st.st_ino}"
-            f" {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
-        )
-
-    def _add_dir(self, rel: str, st: os.stat_result) -> None:
-        # A directory's content is its listing, which the walk itself compares; its times
-        # move whenever an entry comes or goes, ignored ones too, so they are left out.
-        self.lines.append(f"{rel}\0{st.st_mode:o} {st.st_uid} {st.st_gid}")
-
-    def walk(self, rel_dir: str, path: str) -> None:
-        self._add_dir(rel_dir or ".", os.lstat(path))
-        with os.scandir(path) as it:
-            entries = sorted(it, key=lambda e: os.fsencode(e.name))
-        matcher = self.matcher
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            if matcher is not None and matcher.matches(rel):
-                self.ignored.append(rel)
-                # An ignored directory still matters when an exception re-includes
-                # something below it (the build then copies it as their parent).
-                if matcher.exclusions and entry.is_dir(follow_symlinks=False):
-                    self.walk(rel, entry.path)
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                self.walk(rel, entry.path)
-            else:
-                self._add(rel, entry.stat(follow_symlinks=False))
 
 
 # --- records -----------------------------------------------------------------------------------
@@ -359,7 +378,7 @@ def check(request: str, record: Mapping[str, Any], context: str, dockerfile: str
     if not isinstance(ignored, (list, tuple)):
         return False
     stamp = take_stamp(context, dockerfile_bytes, ignored=ignored)
-    if stamp is None or stamp.data != record.get("stamp"):
+    if stamp is None or stamp.head != record.get("head") or stamp.entries != record.get("stamp"):
         return False
     tags = record.get("tags")
     blobs = record.get("blobs")

@@ -39,6 +39,7 @@ __all__ = ["GCResult", "Store", "StoreEntry", "StoreSink", "default_home"]
 
 _CHUNK = 1 << 20
 _TAGS_FILE = "repositories.json"
+_MANIFEST_LIMIT = 4 << 20  # larger blobs are layers, never read as a manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +344,23 @@ class Store:
             parsed = parse_manifest(raw)
             return self.open_descriptor(Descriptor(parsed.media_type, digest, len(raw)))
         return self.open_descriptor(self.resolve(ref_or_digest))
+
+    def image_by_id(self, digest: Digest) -> Image | ImageIndex:
+        """An image by manifest digest, or by image ID (its config digest) among the tagged."""
+        path = self.blob_path(digest)
+        if path.is_file() and path.stat().st_size <= _MANIFEST_LIMIT:
+            try:
+                return self.image(digest)
+            except ManifestError:
+                pass  # a config blob: look for the image whose ID it is
+        for descriptor in self.tags().values():
+            found = self.open_descriptor(descriptor)
+            if isinstance(found, Image) and found.manifest.config.digest == digest:
+                return found
+        raise NotFoundError(
+            f"no image {digest} in the local store",
+            hint="an image ID is the manifest digest or the config digest of a local image",
+        )
 
     def sink(self, ref: Reference | str | None = None) -> StoreSink:
         return StoreSink(self, ref)

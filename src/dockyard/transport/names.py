@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import InvalidReferenceError, UsageError
-from dockyard.oci import Reference
+from dockyard.oci import Digest, Reference
 
 __all__ = ["TRANSPORTS", "ImageName"]
 
 TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker")
 _OCI_REF_NAME = re.compile(r"[A-Za-z0-9._:@/+-]+")
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class ImageName:
     * ``docker-archive``: ``path`` and optional ``tag`` (a reference, or ``@N``)
     * ``docker``: ``reference`` (a registry)
     * ``local``: ``reference`` (a bare name: the local store first, then the registry)
+    * ``id``: ``digest`` (``sha256:…``: an image of the local store by manifest digest
+      or image ID, as ``dockyard build`` prints them and ``docker inspect`` takes them)
     """
 
     transport: str
@@ -31,6 +34,7 @@ class ImageName:
     path: Path | None = None
     tag: str | None = None
     reference: Reference | None = None
+    digest: Digest | None = None
 
     @classmethod
     def parse(cls, text: str) -> ImageName:
@@ -57,6 +61,8 @@ class ImageName:
                 else "supported: " + ", ".join(f"{t}:" for t in TRANSPORTS)
             )
             raise UsageError(f"unsupported image name {text!r}", hint=hint)
+        if _IMAGE_ID.fullmatch(text):
+            return cls("id", text, digest=Digest.parse(text))
         return cls("local", text, reference=_reference(text, text))
 
     @property

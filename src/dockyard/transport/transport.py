@@ -115,7 +115,10 @@ def open_source(
         return found
     opts = options
     source: Image | ImageIndex
-    if parsed.transport == "oci":
+    if parsed.transport == "id":
+        assert parsed.digest is not None
+        source = opts.local_store().image_by_id(parsed.digest)
+    elif parsed.transport == "oci":
         assert parsed.path is not None
         source = OCILayout.open(parsed.path).source(parsed.tag)
     elif parsed.transport == "oci-archive":
@@ -163,6 +166,11 @@ def open_sink(name: str | ImageName, *, options: TransportOptions | None = None)
         weakref.finalize(sink, own.close)
         return sink
     opts = options
+    if parsed.transport == "id":
+        raise UsageError(
+            f"cannot write to {parsed.text}: an image ID names an image already in the store",
+            hint="give the destination a name, e.g. app:1",
+        )
     if parsed.transport == "oci":
         assert parsed.path is not None
         return LayoutSink(parsed.path, parsed.tag)
@@ -396,6 +404,10 @@ def inspect(
 
 
 def _tags(parsed: ImageName, source: Image | ImageIndex, opts: TransportOptions) -> list[str]:
+    if parsed.transport == "id":
+        digest = descriptor_of(source).digest
+        store = opts.local_store()
+        return sorted(key for key, desc in store.tags().items() if desc.digest == digest)
     if parsed.transport == "oci":
         assert parsed.path is not None
         return OCILayout.open(parsed.path).tags()
