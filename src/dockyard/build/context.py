@@ -167,9 +167,9 @@ class StatCache:
         for path, dev, ino, size, mtime_ns, ctime_ns, digest in rows:
             self.known[os.fsdecode(path)] = ((dev, ino, size, mtime_ns, ctime_ns), digest)
 
-    def file_sha256(self, path: Path, st: os.stat_result) -> str:
+    def file_sha256(self, path: str | Path, st: os.stat_result) -> str:
         """The hex sha256 of the file's content, from the cache when nothing changed."""
-        name = str(path)
+        name = os.fspath(path)
         key: _Key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         cached = self.fresh.get(name) or self.known.get(name)
         if cached is not None and cached[0] == key:
@@ -178,7 +178,7 @@ class StatCache:
         self.misses += 1
         now = time.time_ns()
         try:
-            with path.open("rb") as fh:
+            with open(name, "rb") as fh:
                 digest = hashlib.file_digest(fh, "sha256").hexdigest()
         except OSError as exc:
             raise BuildContextError(f"cannot read {path}: {exc.strerror}") from exc
@@ -203,7 +203,7 @@ class StatCache:
 # --- the context ------------------------------------------------------------------------------
 
 
-def _names(path: Path) -> list[str]:
+def _names(path: str | Path) -> list[str]:
     try:
         return sorted(os.listdir(path), key=os.fsencode)
     except OSError as exc:
@@ -223,6 +223,7 @@ class BuildContext:
         if not root.is_dir():
             raise BuildContextError(f"build context {root} is not a directory")
         self.root = root.absolute()
+        self._root = str(self.root)  # string paths: the walk makes one per context entry
         if ignore is None:
             ignore = self._read_dockerignore()
         try:
@@ -246,6 +247,9 @@ class BuildContext:
     def host_path(self, rel: str) -> Path:
         """The host path of a context-relative path returned by :meth:`select`."""
         return self.root / rel if rel else self.root
+
+    def _host(self, rel: str) -> str:
+        return f"{self._root}/{rel}" if rel else self._root
 
     def is_ignored(self, rel: str) -> bool:
         return bool(rel) and self.ignore.matches(rel)
@@ -295,7 +299,7 @@ class BuildContext:
         )
 
     def _entry(self, rel: str, st: os.stat_result) -> ContextEntry | None:
-        full = self.host_path(rel)
+        full = self._host(rel)
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             kind, digest, target = "dir", "", ""
@@ -318,11 +322,11 @@ class BuildContext:
 
     def _walk(self, rel: str, excludes: PatternMatcher | None, base: str) -> Iterator[ContextEntry]:
         """Everything below directory ``rel`` that the ignore rules let through."""
-        directory = self.host_path(rel)
+        directory = self._host(rel)
         for name in _names(directory):
             child = f"{rel}/{name}" if rel else name
             try:
-                st = os.lstat(self.host_path(child))
+                st = os.lstat(self._host(child))
             except FileNotFoundError:
                 continue
             ignored = self.ignore.matches(child)
