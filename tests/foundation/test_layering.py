@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "dockyard"
 # Lowest first. A package may import its own layer's modules only when they are the
 # same package, and any layer below. The foundation modules are importable by all.
 LAYERS: list[set[str]] = [
-    {"errors", "progress", "_version", "_home", "__init__"},
+    {"errors", "progress", "_version", "_home", "_httpx", "__init__"},
     {"oci"},
     {"image"},
     {"registry", "store"},

@@ -28,7 +28,6 @@ import re
 import shutil
 import stat
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,7 +273,7 @@ def _read_root_copy(store: Store) -> set[Digest]:
 def _write_roots(store: Store, digests: set[Digest]) -> None:
     path = _root_copy(store)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
     try:
         tmp.write_text(json.dumps(sorted(str(d) for d in digests)))
         store.set_root(CACHE_ROOT_OWNER, digests)
@@ -448,7 +447,7 @@ class _SizeMemo:
         data = {k: v for k, v in self.sizes.items() if k in names}
         if not self.changed and data == self.sizes:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
+        tmp = self.path.with_name(f".{self.path.name}.{os.urandom(4).hex()}")
         with contextlib.suppress(OSError):
             tmp.write_text(json.dumps(data, sort_keys=True))
             tmp.replace(self.path)
@@ -458,7 +457,7 @@ class _SizeMemo:
 
 def _remove_tree(path: Path, trash_dir: Path) -> None:
     """Rename away first (so nobody sees half a layer directory), then delete."""
-    trash = trash_dir / f".trash-{uuid.uuid4().hex[:12]}"
+    trash = trash_dir / f".trash-{os.urandom(6).hex()}"
     try:
         path.rename(trash)
     except FileNotFoundError:

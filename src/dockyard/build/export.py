@@ -9,7 +9,6 @@ import shutil
 import stat
 import sys
 import tarfile
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -105,7 +104,7 @@ def _recompressed(store: Store, layer: Descriptor, compression: str) -> Descript
     from dockyard.build.snapshot import open_layer_stream
 
     index.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.home / "tmp" / f"convert-{uuid.uuid4().hex}"
+    tmp = store.home / "tmp" / f"convert-{os.urandom(16).hex()}"
     try:
         hasher = hashlib.sha256()
         size = 0
@@ -129,7 +128,7 @@ def _recompressed(store: Store, layer: Descriptor, compression: str) -> Descript
         descriptor = Descriptor(_OCI_LAYER[compression], Digest("sha256", hasher.hexdigest()), size)
         with store.writing(), tmp.open("rb") as stream:
             store.put_blob(stream, descriptor)
-        index_tmp = index.with_suffix(f".{uuid.uuid4().hex[:8]}")
+        index_tmp = index.with_suffix(f".{os.urandom(4).hex()}")
         index_tmp.write_text(json.dumps(descriptor.to_dict()))
         index_tmp.replace(index)
         return descriptor
@@ -210,7 +209,7 @@ def _export_rootfs(builder: Builder, final: StageResult, dest: Path) -> None:
             f"--output type=local: {dest} is not empty", hint="choose a new or empty directory"
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
+    tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}")
     tmp.mkdir()
     try:
         dirs = [builder.cache.ensure_extracted(layer) for layer in final.layers]
@@ -229,7 +228,7 @@ def _export_tar(builder: Builder, final: StageResult, spec: OutputSpec) -> None:
     dirs = [builder.cache.ensure_extracted(layer) for layer in final.layers]
     to_stdout = spec.dest == "-"
     target = Path(spec.dest)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}") if not to_stdout else None
+    tmp = target.with_name(f".{target.name}.{os.urandom(4).hex()}") if not to_stdout else None
     try:
         stream = sys.stdout.buffer if tmp is None else open(tmp, "wb")  # noqa: SIM115 - closed below
         try:

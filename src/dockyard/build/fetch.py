@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import posixpath
-import tempfile
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +30,10 @@ class Download:
 
 def download(url: str, directory: Path, *, checksum: str | None = None) -> Download:
     """Fetch ``url`` into ``directory``; IntegrityError when ``checksum`` does not match."""
-    import httpx  # only builds that ADD a URL pay for it
+    import tempfile
+    import urllib.parse
+
+    from dockyard._httpx import httpx  # only builds that ADD a URL pay for these
 
     expected = None
     if checksum:
@@ -74,6 +74,8 @@ def download(url: str, directory: Path, *, checksum: str | None = None) -> Downl
         raise IntegrityError(f"ADD {url}: digest mismatch: expected {expected}, got {digest}")
     mtime = None
     if modified:
+        import email.utils
+
         parsed = email.utils.parsedate_to_datetime(modified)
         mtime = parsed.timestamp() if parsed is not None else None
     return Download(url, path, digest, name, mtime)

@@ -16,7 +16,6 @@ import hashlib
 import os
 import stat
 import tarfile
-import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,7 +118,7 @@ class _Sink:
     def __init__(self, out_dir: Path, compression: Compression, level: int | None) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir = out_dir
-        self.tmp = out_dir / f".tmp-layer-{uuid.uuid4().hex}"
+        self.tmp = out_dir / f".tmp-layer-{os.urandom(16).hex()}"
         self.file = self.tmp.open("xb")
         self.compression = compression
         self.compressor: _Compressor

@@ -8,7 +8,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,7 @@ class LayerCache:
         with self._lock(layer.diff_id.hex):
             if target.is_dir():
                 return target
-            tmp = self.layers_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+            tmp = self.layers_dir / f".tmp-{os.urandom(6).hex()}"
             try:
                 source = source or self._origins.get(layer.blob.digest)
                 if self.store.has_blob(layer.blob.digest):
@@ -202,6 +201,6 @@ def _layer_from(data: Any) -> Layer | None:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
     tmp.write_text(json.dumps(data, sort_keys=True))
     tmp.replace(path)

@@ -315,7 +315,7 @@ def write_record(
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "wb") as fh:
-            marshal.dump({**record, "version": RECORD_VERSION, "request": request}, fh)
+            fh.write(marshal.dumps({**record, "version": RECORD_VERSION, "request": request}))
         os.replace(tmp, path)
     except (OSError, ValueError):
         try:  # noqa: SIM105 - contextlib is one import more on the replay path
@@ -329,7 +329,7 @@ def read_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as fh:
             # our own file under $DOCKYARD_HOME; marshal builds values and runs no code
-            data = marshal.load(fh)  # noqa: S302
+            data = marshal.loads(fh.read())  # noqa: S302 - loads: load() reads piecemeal
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:

@@ -18,7 +18,6 @@ import stat
 import subprocess
 import sys
 import tarfile
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +208,7 @@ class Snapshotter:
         single directory (cached under ``root/flat``, keyed by their paths).
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        base = self.root / "active" / uuid.uuid4().hex[:12]
+        base = self.root / "active" / os.urandom(6).hex()
         merged, upper, work = base / "m", base / "u", base / "w"
         for path in (merged, upper, work):
             path.mkdir(parents=True)
@@ -245,7 +244,7 @@ class Snapshotter:
         dest = self.root / "flat" / digest[:32]
         if dest.exists():
             return dest
-        tmp = dest.with_name(dest.name + "." + uuid.uuid4().hex[:8])
+        tmp = dest.with_name(dest.name + "." + os.urandom(4).hex())
         tmp.parent.mkdir(parents=True, exist_ok=True)
         with readonly_view(lowers, self.root) as view:
             subprocess.run(
@@ -272,7 +271,7 @@ def readonly_view(lowers: Sequence[Path], scratch: Path | None = None) -> Iterat
         yield lowers[0]
         return
     scratch = scratch if scratch is not None else dockyard_home() / "snapshots"
-    target = scratch / "views" / uuid.uuid4().hex[:12]
+    target = scratch / "views" / os.urandom(6).hex()
     target.mkdir(parents=True)
     try:
         stack = Snapshotter(scratch)._stackable(list(lowers))

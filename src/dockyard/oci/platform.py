@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,7 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         """The platform of the machine we run on."""
-        machine = _platform.machine().lower()
+        machine = os.uname().machine.lower()
         return cls("linux", _ARCH_ALIASES.get(machine, machine))
 
     @classmethod

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from dockyard._httpx import httpx
 from dockyard.errors import ConfigError, RegistryAuthError, RegistryProtocolError, UsageError
 
 __all__ = [

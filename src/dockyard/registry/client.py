@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NoReturn, TypeVar
 
-import httpx
 from httpcore._sync.http11 import HTTP11Connection
 
+from dockyard._httpx import httpx
 from dockyard._version import __version__
 from dockyard.errors import (
     IntegrityError,

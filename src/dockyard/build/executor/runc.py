@@ -14,7 +14,6 @@ import stat
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
@@ -215,7 +214,7 @@ def run(spec: RunSpec, on_output: OutputCallback | None = None) -> RunResult:
     _ensure_cwd(spec.rootfs, spec.cwd)
     home = dockyard_home()
     state = home / "runc"
-    container_id = "dy-" + uuid.uuid4().hex[:20]
+    container_id = "dy-" + os.urandom(10).hex()
     bundle = home / "run" / container_id
     bundle.mkdir(parents=True, mode=0o700)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
