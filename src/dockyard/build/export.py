@@ -212,7 +212,7 @@ def _export_rootfs(builder: Builder, final: StageResult, dest: Path) -> None:
     tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}")
     tmp.mkdir()
     try:
-        dirs = [builder.cache.ensure_extracted(layer) for layer in final.layers]
+        dirs = builder.cache.ensure_all_extracted(final.layers)
         with readonly_view(dirs, builder.snapshots.root) as view:
             if view is not None:
                 _copy_tree(view, tmp)
@@ -225,7 +225,7 @@ def _export_rootfs(builder: Builder, final: StageResult, dest: Path) -> None:
 
 
 def _export_tar(builder: Builder, final: StageResult, spec: OutputSpec) -> None:
-    dirs = [builder.cache.ensure_extracted(layer) for layer in final.layers]
+    dirs = builder.cache.ensure_all_extracted(final.layers)
     to_stdout = spec.dest == "-"
     target = Path(spec.dest)
     tmp = target.with_name(f".{target.name}.{os.urandom(4).hex()}") if not to_stdout else None

@@ -8,6 +8,8 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,20 @@ class LayerCache:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
         return target
+
+    def ensure_all_extracted(self, layers: Sequence[Layer]) -> list[Path]:
+        """The directories of ``layers``, in order, extracting the missing ones side by side.
+
+        Extraction is mostly system time creating files, which runs outside the GIL, so
+        the layers of a base image unpack in parallel (up to one thread per CPU).
+        """
+        missing = [layer for layer in layers if not self.layer_dir(layer.diff_id).is_dir()]
+        workers = min(len(missing), os.cpu_count() or 1)
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool:
+                for _ in pool.map(self.ensure_extracted, missing):
+                    pass
+        return [self.ensure_extracted(layer) for layer in layers]
 
     def remember_size(self, diff_id: Digest, size: int) -> None:
         """Note a new layer directory's size (its tar's), so cache upkeep need not walk it."""

@@ -227,7 +227,7 @@ class StageRunner:
         self, task: str, inputs: KeyInputs, action: Callable[[Path], None], history: str
     ) -> Layer | None:
         b = self.b
-        lowers = [b.cache.ensure_extracted(layer) for layer in self.state.layers]
+        lowers = b.cache.ensure_all_extracted(self.state.layers)
         tmp_out = b.store.home / "tmp"
         with b.jobs, b.snapshots.mount(lowers) as snap:
             action(snap.merged)
@@ -508,7 +508,7 @@ class StageRunner:
             layers: Sequence[Layer] = self.deps[index].layers
         else:
             layers = self.b.resolve_image(ref).layers
-        dirs = [self.b.cache.ensure_extracted(layer) for layer in layers]
+        dirs = self.b.cache.ensure_all_extracted(layers)
         if not dirs:
             empty = Path(tempfile.mkdtemp(dir=self.b.store.home / "tmp"))
             try:
