@@ -103,7 +103,20 @@ def _request(values: dict[str, Any], environ: Mapping[str, str]) -> str:
 
 
 def try_replay(argv: Sequence[str]) -> int | None:
-    """Answer ``dockyard build ARGV`` from its record; None when a real build is needed."""
+    """Answer ``dockyard build ARGV`` from its record; None when a real build is needed.
+
+    Never fails the command: anything unexpected means the full build runs (and reports
+    any real problem itself). ``DOCKYARD_DEBUG=1`` lets such an error through instead.
+    """
+    try:
+        return _try_replay(argv)
+    except Exception:
+        if os.environ.get("DOCKYARD_DEBUG", "") not in ("", "0"):
+            raise
+        return None
+
+
+def _try_replay(argv: Sequence[str]) -> int | None:
     environ = os.environ
     values = parse_args(argv, environ)
     if values is None or not os.path.isdir(values["context"]):
