@@ -396,3 +396,12 @@ def test_layers_of_a_failed_build_survive_garbage_collection(
     cache = json.loads(result.stdout)["dockyard.cache"]
     assert cache["hits"] == 1
     assert cache["misses"] == 1
+
+
+def test_empty_continuation_lines_are_warned_about(busybox_oci: Path, tmp_path: Path) -> None:
+    # BuildKit accepts them with a warning (they will become errors); so do we
+    ctx = write(tmp_path / "ctx", "FROM scratch\nLABEL a=1 \\\n\n    b=2\n")
+    result = build(busybox_oci, ctx)
+    assert result.exit_code == 0, result.output
+    assert "WARNING: Empty continuation line found in:" in result.output
+    assert "Empty continuation lines will become errors in a future release." in result.output

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.build import replay
+from dockyard.cli import _replay
 from dockyard.cli._replay import parse_args
 from tests.build_engine.test_build import http_server
 
@@ -357,16 +358,7 @@ def test_the_fast_parser_keys_a_request_as_the_full_command_does(
     (written,) = [p.name for p in records.iterdir()]
     values = parse_args([*second, "--network", "none", str(ctx)], os.environ)
     assert values is not None
-    request = replay.build_request(
-        context=values["context"],
-        dockerfile=values.get("file"),
-        tags=values["tag"],
-        target=values.get("target"),
-        build_args=values["build_arg"],
-        platform=values.get("platform"),
-        network=values["network"],
-        environ=os.environ,
-    )
+    request = _replay._request(values, os.environ)
     assert os.path.basename(replay.record_path(request)) == written
 
 

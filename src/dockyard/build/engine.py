@@ -299,6 +299,8 @@ class Builder:
 
     def _run(self) -> BuildResult:
         plan = self.plan()
+        for warning in plan.dockerfile.warnings:  # empty continuation lines, as BuildKit warns
+            self._warn(warning.removeprefix("[WARNING]: "))
         for name in plan.unused_build_args:
             if name != "SOURCE_DATE_EPOCH":
                 self._warn(f"build-arg {name!r} was not consumed by any instruction")
