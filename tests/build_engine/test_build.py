@@ -22,8 +22,10 @@ pytestmark = pytest.mark.runc
 BASE = "dybase:1"
 
 
-def build(busybox_oci: Path, context: Path, *args: str) -> Result:
-    return CliRunner().invoke(
+def build(
+    busybox_oci: Path, context: Path, *args: str, env: dict[str, str] | None = None
+) -> Result:
+    return CliRunner(env=env).invoke(
         app,
         [
             "build",
@@ -176,6 +178,34 @@ def test_secret_reaches_the_step_but_not_the_image(busybox_oci: Path, tmp_path: 
     missing = build(busybox_oci, ctx, "--no-cache")
     assert missing.exit_code == 1
     assert "secret 'tok' is required" in missing.stderr
+
+
+def test_a_secret_as_an_environment_variable_reaches_only_its_run(
+    busybox_oci: Path, tmp_path: Path
+) -> None:
+    # Dockerfile 1.10: --mount=type=secret,env=VAR (no file unless a target is given too)
+    ctx = write(
+        tmp_path / "ctx",
+        f"FROM {BASE}\n"
+        "RUN --mount=type=secret,id=tok,env=TOKEN,required=true "
+        'test "${#TOKEN}" = 7 && test ! -e /run/secrets/tok && echo ok > /ok\n'
+        'RUN --mount=type=secret,id=tok,env=T2,target=/s test "$T2" = "$(cat /s)"\n'
+        'RUN test -z "$TOKEN"\n',
+    )
+    oci = tmp_path / "oci"
+    result = build(
+        busybox_oci,
+        ctx,
+        "--secret",
+        "id=tok,env=DY_TEST_TOKEN",
+        "-o",
+        f"type=oci,dest={oci},tar=false",
+        env={"DY_TEST_TOKEN": "hunter2"},
+    )
+    assert result.exit_code == 0, result.output
+    assert b"hunter2" not in _all_layer_bytes(oci)
+    config_and_history = b"".join(p.read_bytes() for p in (oci / "blobs" / "sha256").iterdir())
+    assert b"hunter2" not in config_and_history
 
 
 def test_independent_stages_run_in_parallel(busybox_oci: Path, tmp_path: Path) -> None:

@@ -335,11 +335,15 @@ class StageRunner:
 
         def action(root: Path) -> None:
             with contextlib.ExitStack() as stack:
-                run_mounts = [self._mount(stack, m, root) for m in mounts]
+                run_mounts = [
+                    self._mount(stack, m, root)
+                    for m in mounts
+                    if not (m.type == "secret" and m.env and not m.target)  # env only
+                ]
                 spec = executor.RunSpec(
                     rootfs=root,
                     args=argv,
-                    env=env,
+                    env=(*env, *self._secret_env(mounts)),
                     cwd=state.workdir(),
                     user=state.config.user,
                     # "default" is the host's network, as buildkitd without CNI and as
@@ -448,16 +452,9 @@ class StageRunner:
             return executor.TmpfsMount(mount.target, mount.size or None)
         if mount.type == "secret":
             secret_id = mount.id or posixpath.basename(mount.target)
-            data = self._secret(secret_id)
+            data = self._mounted_secret(mount)
             if data is None:
-                if mount.required:
-                    raise BuildError(
-                        f"secret {secret_id!r} is required but was not given",
-                        hint=f"pass --secret id={secret_id},src=FILE",
-                    )
                 return None
-            if mount.env:
-                raise NotImplementedYetError("RUN --mount=type=secret,env= is not supported yet")
             target = mount.target or f"/run/secrets/{secret_id}"
             return executor.SecretMount(
                 target,
@@ -468,6 +465,30 @@ class StageRunner:
             )
         del root
         raise NotImplementedYetError(f"RUN --mount=type={mount.type} is not supported yet")
+
+    def _mounted_secret(self, mount: Mount) -> bytes | None:
+        """A secret mount's value; None when it was not given (an error if it is required)."""
+        secret_id = mount.id or posixpath.basename(mount.target)
+        data = self._secret(secret_id)
+        if data is None and mount.required:
+            raise BuildError(
+                f"secret {secret_id!r} is required but was not given",
+                hint=f"pass --secret id={secret_id},src=FILE",
+            )
+        return data
+
+    def _secret_env(self, mounts: Sequence[Mount]) -> list[str]:
+        """The ``--mount=type=secret,env=VAR`` secrets, as ``VAR=value`` for this RUN only.
+
+        Never in the config or the history, as with BuildKit's Dockerfile 1.10 syntax.
+        """
+        out: list[str] = []
+        for mount in mounts:
+            if mount.type == "secret" and mount.env:
+                data = self._mounted_secret(mount)
+                if data is not None:
+                    out.append(f"{mount.env}={data.decode('utf-8', 'surrogateescape')}")
+        return out
 
     def _secret(self, secret_id: str) -> bytes | None:
         for spec in self.b.options.secrets:
