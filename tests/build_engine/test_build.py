@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -370,6 +371,43 @@ def test_named_directory_context_for_copy_and_mount(busybox_oci: Path, tmp_path:
     assert (out / "etc" / "app.conf").read_text() == "from the named context\n"
     assert (out / "copied-by-run").read_text() == "from the named context\n"
     assert (out / "etc" / "app.conf").stat().st_uid == 0
+
+
+def test_from_a_directory_context(busybox_oci: Path, tmp_path: Path) -> None:
+    # --build-context rootfs=DIR, FROM rootfs: the directory is the root filesystem
+    # (busybox unpacked there, so RUN has a shell), its .dockerignore applied
+    rootfs = tmp_path / "rootfs"
+    unpacked = tmp_path / "unpacked"
+    assert (
+        build(
+            busybox_oci,
+            write(tmp_path / "b", f"FROM {BASE}\n"),
+            "-o",
+            f"type=local,dest={unpacked}",
+        ).exit_code
+        == 0
+    )
+    shutil.copytree(unpacked, rootfs, symlinks=True)
+    (rootfs / "etc" / "motd").write_text("hello from a directory\n")
+    (rootfs / "secret.key").write_text("never in the image\n")
+    (rootfs / ".dockerignore").write_text("secret.key\n.dockerignore\n")
+    ctx = write(
+        tmp_path / "ctx", "FROM rootfs\nRUN cat /etc/motd > /seen && test ! -e /secret.key\n"
+    )
+    out = tmp_path / "out"
+    args = ("--build-context", f"rootfs={rootfs}", "--format", "json")
+    first = build(busybox_oci, ctx, *args, "-o", f"type=local,dest={out}")
+    assert first.exit_code == 0, first.output
+    assert (out / "seen").read_text() == "hello from a directory\n"
+    assert not (out / "secret.key").exists()
+    assert (out / "etc" / "motd").stat().st_uid == 0
+    again = build(busybox_oci, ctx, *args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["dockyard.cache"]["misses"] == 0
+    (rootfs / "etc" / "motd").write_text("changed\n")
+    changed = build(busybox_oci, ctx, *args, "--explain-cache")
+    assert changed.exit_code == 0, changed.output
+    assert json.loads(changed.stdout)["dockyard.cache"]["misses"] == 1
 
 
 @pytest.mark.parametrize(

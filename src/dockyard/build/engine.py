@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.build import cache_io, executor, replay
-from dockyard.build.context import BuildContext
+from dockyard.build.context import BuildContext, Selection
+from dockyard.build.keys import KeyInputs
 from dockyard.build.layers import CachedStep, Layer, LayerCache
 from dockyard.build.options import BuildOptions
 from dockyard.build.remote import BuiltStep, StepSink, StepSource
@@ -35,7 +37,6 @@ from dockyard.errors import (
     BuildError,
     DockyardError,
     NotFoundError,
-    NotImplementedYetError,
     UsageError,
 )
 from dockyard.image import Image
@@ -397,15 +398,11 @@ class Builder:
         return base
 
     def _load_image(self, name: str) -> _Base:
-        platform = self.options.platform
         if name == "scratch":
-            config = ImageConfig(
-                architecture=platform.architecture,
-                os=platform.os,
-                variant=platform.variant,
-                config=ContainerConfig(env=(DEFAULT_PATH_ENV,)),
-            )
-            return _Base((), config, "scratch", None)
+            return _Base((), self._scratch_config(), "scratch", None)
+        directory = self.named_context(name)
+        if directory is not None:
+            return self._directory_base(name, directory)
         source = self._open_image(name)
         manifest = source.manifest
         config = source.config()
@@ -430,6 +427,70 @@ class Builder:
         )
         return _Base(layers, config, f"image:{manifest.digest}", source)
 
+    def _scratch_config(self) -> ImageConfig:
+        platform = self.options.platform
+        return ImageConfig(
+            architecture=platform.architecture,
+            os=platform.os,
+            variant=platform.variant,
+            config=ContainerConfig(env=(DEFAULT_PATH_ENV,)),
+        )
+
+    def _directory_base(self, name: str, context: BuildContext) -> _Base:
+        """``FROM name`` where ``--build-context name=DIR``: the directory is the root filesystem.
+
+        As with BuildKit's local sources: one layer holding the directory's files (its
+        ``.dockerignore`` applied, owned by root, modes and times kept), no image config
+        but the scratch defaults. Its key is the content digest of those files, so an
+        unchanged directory reuses the layer.
+        """
+        selection = context.select(["."])
+        inputs = KeyInputs.of(
+            "from-context",
+            "scratch",
+            [
+                ("content", selection.digest),
+                ("platform", str(self.options.platform)),
+                ("compression", "gzip"),
+                ("source-date-epoch", str(self.source_date_epoch or "")),
+            ],
+        )
+        hit = None if self.options.no_cache else self.lookup(inputs.key)
+        layer = hit.layer if hit is not None else self._directory_layer(context, selection, name)
+        if hit is None:
+            self.cache.record(inputs, layer)
+        history = (
+            (HistoryEntry(created=layer.created, created_by=layer.created_by),) if layer else ()
+        )
+        config = self._scratch_config().evolve(history=history)
+        return _Base((layer,) if layer else (), config, f"context:{inputs.key}", None)
+
+    def _directory_layer(
+        self, context: BuildContext, selection: Selection, name: str
+    ) -> Layer | None:
+        from dockyard.build.copy import CopyRequest, copy_selection
+        from dockyard.build.layer import write_layer_from_dir
+
+        tmp = self.store.home / "tmp"
+        with tempfile.TemporaryDirectory(dir=tmp, prefix="from-context-") as scratch:
+            root = Path(scratch) / "root"
+            root.mkdir()
+            request = CopyRequest(sources=(".",), dest="/", dest_is_dir=True)
+            copy_selection(context.root, selection.matches, root, request)
+            blob = write_layer_from_dir(root, tmp, source_date_epoch=self.source_date_epoch)
+            try:
+                if blob.entries == 0:
+                    return None
+                descriptor = Descriptor(blob.media_type, Digest.parse(blob.digest), blob.size)
+                with self.store.writing():
+                    self.store.adopt_blob(blob.path, descriptor)
+                diff_id = Digest.parse(blob.diff_id)
+                self.cache.adopt(diff_id, root)
+                self.cache.remember_size(diff_id, blob.uncompressed_size)
+            finally:
+                blob.path.unlink(missing_ok=True)
+        return Layer(diff_id, descriptor, created=now(), created_by=f"FROM {name} (a directory)")
+
     def _open_image(self, name: str) -> Image:
         """Open a base image: a matching --build-context first, else the store, else its registry."""
         target = name
@@ -440,12 +501,8 @@ class Builder:
                 target = f"oci:{ctx.value}"
             elif ctx.kind == "docker-image":
                 target = ctx.value
-            else:
-                raise NotImplementedYetError(
-                    f"--build-context {ctx.name}={ctx.value}: a directory context serves COPY --from "
-                    "and RUN --mount=from=, not FROM",
-                    hint="use oci-layout://PATH or docker-image://REF for a base image",
-                )
+            else:  # a directory: _load_image takes it before this
+                raise BuildError(f"--build-context {ctx.name}={ctx.value} is not an image")
             self.block_replay(f"{name} comes from --build-context")
             break
         else:
