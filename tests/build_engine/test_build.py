@@ -473,3 +473,26 @@ def test_empty_continuation_lines_are_warned_about(busybox_oci: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "WARNING: Empty continuation line found in:" in result.output
     assert "Empty continuation lines will become errors in a future release." in result.output
+
+
+def test_ssh_mount_forwards_an_agent(busybox_oci: Path, tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    ctx = write(
+        tmp_path / "ctx",
+        f"FROM {BASE}\n"
+        'RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock\n'
+        "RUN --mount=type=ssh,id=deploy,target=/agent,required=true test -S /agent\n",
+    )
+    out = tmp_path / "out"
+    result = build(
+        busybox_oci, ctx, "--ssh", f"default={key}", "--ssh", f"deploy={key}",
+        "-o", f"type=local,dest={out}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "sock").read_text() == "/run/buildkit/ssh_agent.0\n"
+    assert not (out / "agent").exists()  # the mount point stub is not in the layer
+    assert not list((tmp_path / "dockyard-home" / "tmp").glob("ssh-*"))  # agents stopped
+    missing = build(busybox_oci, ctx, "--ssh", f"default={key}", "--no-cache")
+    assert missing.exit_code == 1
+    assert "ssh agent 'deploy' is required but was not given" in missing.stderr

@@ -20,6 +20,7 @@ from dockyard.build.options import BuildOptions
 from dockyard.build.remote import BuiltStep, StepSink, StepSource
 from dockyard.build.runner import StageRunner
 from dockyard.build.snapshot import Snapshotter
+from dockyard.build.ssh import SshAgents
 from dockyard.build.stage import (
     DEFAULT_PATH_ENV,
     StageState,
@@ -140,6 +141,7 @@ class Builder:
         self.store = Store.open()
         self.cache = LayerCache(self.store)
         self.snapshots = Snapshotter(self.store.home / "snapshots")
+        self.ssh = SshAgents(options.ssh, self.store.home / "tmp")
         self.jobs = threading.BoundedSemaphore(options.jobs or os.cpu_count() or 2)
         self.counter = _StepCounter()
         self._context: BuildContext | None = None
@@ -236,6 +238,8 @@ class Builder:
         except BaseException:
             self._keep_what_was_built()
             raise
+        finally:
+            self.ssh.close()
         if stamp is not None:
             self._write_record(stamp, result)
         return result

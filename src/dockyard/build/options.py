@@ -17,11 +17,13 @@ __all__ = [
     "CacheSpec",
     "OutputSpec",
     "SecretSpec",
+    "SshSpec",
     "parse_build_arg",
     "parse_build_context",
     "parse_cache_spec",
     "parse_output",
     "parse_secret",
+    "parse_ssh",
 ]
 
 OUTPUT_TYPES = ("image", "oci", "docker", "registry", "local", "tar")
@@ -211,6 +213,24 @@ def parse_build_arg(text: str, environ: Mapping[str, str]) -> tuple[str, str] | 
 
 
 @dataclass(frozen=True, slots=True)
+class SshSpec:
+    """One ``--ssh ID[=SOCKET|KEY[,KEY...]]``: an agent socket, or keys to load into one."""
+
+    id: str
+    paths: tuple[str, ...] = ()  # empty: $SSH_AUTH_SOCK
+
+
+def parse_ssh(text: str) -> SshSpec:
+    """``default``, ``ID``, ``ID=/path/to/agent.sock`` or ``ID=KEY[,KEY...]`` (as buildx)."""
+    ssh_id, sep, rest = text.partition("=")
+    if not ssh_id or (sep and not rest):
+        raise UsageError(
+            f"invalid --ssh {text!r}", hint="use default, ID=SOCKET or ID=KEYFILE[,KEYFILE]"
+        )
+    return SshSpec(ssh_id, tuple(p for p in rest.split(",") if p) if sep else ())
+
+
+@dataclass(frozen=True, slots=True)
 class BuildOptions:
     """Everything ``dockyard build`` was asked for, validated."""
 
@@ -224,6 +244,7 @@ class BuildOptions:
     platform: Platform = field(default_factory=Platform.host)
     network: str = "default"
     secrets: tuple[SecretSpec, ...] = ()
+    ssh: tuple[SshSpec, ...] = ()
     no_cache: bool = False
     outputs: tuple[OutputSpec, ...] = ()
     cache_from: tuple[CacheSpec, ...] = ()

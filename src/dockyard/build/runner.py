@@ -343,7 +343,7 @@ class StageRunner:
                 spec = executor.RunSpec(
                     rootfs=root,
                     args=argv,
-                    env=(*env, *self._secret_env(mounts)),
+                    env=(*env, *self._secret_env(mounts), *_ssh_env(mounts, env)),
                     cwd=state.workdir(),
                     user=state.config.user,
                     # "default" is the host's network, as buildkitd without CNI and as
@@ -403,6 +403,8 @@ class StageRunner:
             out.update(id=mount.id or posixpath.basename(mount.target), env=mount.env or "")
         elif mount.type == "tmpfs":
             out["size"] = mount.size
+        elif mount.type == "ssh":
+            out["id"] = mount.id or "default"  # which agent, never what it holds
         else:
             raise NotImplementedYetError(f"RUN --mount=type={mount.type} is not supported yet")
         return out
@@ -463,6 +465,17 @@ class StageRunner:
                 uid=mount.uid or 0,
                 gid=mount.gid or 0,
             )
+        if mount.type == "ssh":
+            ssh_id = mount.id or "default"
+            socket = b.ssh.socket(ssh_id)
+            if socket is None:
+                if mount.required:
+                    raise BuildError(
+                        f"ssh agent {ssh_id!r} is required but was not given",
+                        hint=f"pass --ssh {ssh_id} (your SSH_AUTH_SOCK) or --ssh {ssh_id}=KEYFILE",
+                    )
+                return None
+            return executor.BindMount(socket, mount.target, readonly=False)
         del root
         raise NotImplementedYetError(f"RUN --mount=type={mount.type} is not supported yet")
 
@@ -765,3 +778,13 @@ def _flocked(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _ssh_env(mounts: Sequence[Mount], env: Sequence[str]) -> list[str]:
+    """``SSH_AUTH_SOCK`` pointing at the first ssh mount, unless the RUN sets it (BuildKit)."""
+    if any(item.startswith("SSH_AUTH_SOCK=") for item in env):
+        return []
+    for mount in mounts:
+        if mount.type == "ssh":
+            return [f"SSH_AUTH_SOCK={mount.target}"]
+    return []

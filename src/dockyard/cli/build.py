@@ -18,6 +18,7 @@ from dockyard.build.options import (
     parse_cache_spec,
     parse_output,
     parse_secret,
+    parse_ssh,
 )
 from dockyard.cli._app import app
 from dockyard.cli._output import format_option, print_json, progress_option, progress_sink
@@ -60,6 +61,12 @@ from dockyard.oci import Platform
     "secrets",
     multiple=True,
     help="Secret to expose to RUN --mount=type=secret: id=ID,src=PATH | id=ID,env=VAR.",
+)
+@click.option(
+    "--ssh",
+    "ssh",
+    multiple=True,
+    help="SSH agent for RUN --mount=type=ssh: default | ID=SOCKET | ID=KEYFILE[,KEYFILE].",
 )
 @click.option("--no-cache", is_flag=True, help="Do not use the cache when building.")
 @click.option(
@@ -111,6 +118,7 @@ def build_command(
     platform: str | None,
     network: str,
     secrets: tuple[str, ...],
+    ssh: tuple[str, ...],
     no_cache: bool,
     outputs: tuple[str, ...],
     push: bool,
@@ -168,6 +176,7 @@ def build_command(
         or dockerfile_text is not None
         or build_contexts
         or secrets
+        or ssh
         or no_cache
         or outputs
         or push
@@ -200,6 +209,7 @@ def build_command(
         platform=Platform.parse(platform) if platform else Platform.host(),
         network=network,
         secrets=tuple(parse_secret(s) for s in secrets),
+        ssh=tuple(parse_ssh(s) for s in ssh),
         no_cache=no_cache,
         outputs=tuple(output_specs),
         cache_from=tuple(parse_cache_spec(c, exporting=False) for c in cache_from),
