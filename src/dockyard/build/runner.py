@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.build import executor
+from dockyard.build.context import BuildContext, StatCache
 from dockyard.build.copy import CopyRequest, copy_into, copy_selection, resolve_dest
 from dockyard.build.fetch import Download, download, is_url
+from dockyard.build.git import GitRef, is_git_ref, parse_git_ref
+from dockyard.build.git import checkout as checkout_git
+from dockyard.build.git import resolve as resolve_git
 from dockyard.build.keys import KeyInputs
 from dockyard.build.layer import Compression, write_layer_from_upper
 from dockyard.build.layers import CachedStep, Layer
@@ -568,10 +572,21 @@ class StageRunner:
                 source_line=instr.original,
             )
         downloads: list[Download] = []
-        if isinstance(instr, AddInstruction):
+        git_source: tuple[GitRef, str] | None = None
+        if isinstance(instr, AddInstruction) and any(is_git_ref(s) for s in instr.sources):
+            if len(instr.sources) != 1 or instr.contents:
+                raise DockerfileError(
+                    "ADD of a git repository takes exactly one source",
+                    file=instr.location.file,
+                    line=instr.location.start_line,
+                    source_line=instr.original,
+                )
+            ref = parse_git_ref(instr.sources[0])
+            self.b.block_replay("ADD of a git repository, whose refs move")
+            git_source = (ref, resolve_git(ref))
+            instr = dataclasses.replace(instr, sources=())
+        elif isinstance(instr, AddInstruction):
             urls = [s for s in instr.sources if is_url(s)]
-            if any(s.startswith("git@") or s.endswith(".git") for s in instr.sources):
-                raise NotImplementedYetError("ADD of a git repository is not supported yet")
             if urls:
                 self.b.block_replay("ADD downloads a URL, which may have changed")
             downloads = [
@@ -596,7 +611,14 @@ class StageRunner:
         context = self.b.named_context(from_ref) if from_ref else None
         if context is not None:
             from_ref = None  # a named directory context: copied like the main context
-        if from_ref:
+        if git_source is not None:
+            source_identity = {
+                "git": git_source[0].remote,
+                "commit": git_source[1],
+                "subdir": git_source[0].subdir,
+                "keep_git_dir": bool(getattr(instr, "keep_git_dir", False)),
+            }
+        elif from_ref:
             source_identity = {"from": self._source_key(from_ref), "paths": list(instr.sources)}
         elif instr.sources:
             context = context or self.b.context()
@@ -637,6 +659,12 @@ class StageRunner:
                 self._write_contents(root, contents, dest, request)
             for fetched in downloads:
                 self._place_download(root, fetched, request)
+            if git_source is not None:
+                keep = bool(getattr(instr, "keep_git_dir", False))
+                self._add_git(
+                    root, git_source, dataclasses.replace(request, dest_is_dir=True), keep
+                )
+                return
             if not instr.sources:
                 return
             if from_ref:
@@ -664,6 +692,18 @@ class StageRunner:
         finally:
             for fetched in downloads:
                 fetched.path.unlink(missing_ok=True)
+
+    def _add_git(
+        self, root: Path, source: tuple[GitRef, str], request: CopyRequest, keep_git_dir: bool
+    ) -> None:
+        """Check the commit out (shallow) and copy its tree into the destination directory."""
+        ref, commit = source
+        with tempfile.TemporaryDirectory(dir=self.b.store.home / "tmp", prefix="git-") as tmp:
+            tree = checkout_git(ref, commit, Path(tmp) / "checkout", keep_git_dir=keep_git_dir)
+            stats = StatCache(tree, db=Path(tmp) / "stat.sqlite")  # not the shared one
+            context = BuildContext(tree, ignore=[], stat_cache=stats)
+            selection = context.select(["."])
+            copy_selection(tree, selection.matches, root, request)
 
     def _place_download(self, root: Path, fetched: Download, request: CopyRequest) -> None:
         """An ADDed URL: 0600 (as BuildKit), owned by --chown or root, mtime from Last-Modified."""
