@@ -108,6 +108,7 @@ def test_add_a_git_repository(busybox_oci: Path, tmp_path: Path, repo: tuple[str
     assert second.exit_code == 0, second.output
     steps = json.loads(second.stdout)["dockyard.cache"]["steps"]
     assert [s["cached"] for s in steps] == [True, False, False]
+    assert steps[1]["reason"].startswith(f"git {url} moved: ")
 
 
 def test_a_missing_ref_is_a_clear_error(

@@ -100,6 +100,10 @@ def test_source_change_keeps_the_dependency_layer_and_names_the_file(
         == "an earlier step of this stage was rebuilt"
     )
     assert "cache MISS: files changed: main.go (changed)" in result.stderr
+    copy_from = steps["[stage-1 1/1] COPY --from=build /deps.txt /app.txt /srv/"]
+    assert copy_from["reason"].startswith(
+        "/deps.txt, /app.txt from a stage or image that changed (sha256:"
+    )
 
 
 def test_same_size_and_mtime_but_new_content_is_never_a_false_hit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import json
 import os
 import posixpath
 import shutil
@@ -214,6 +215,10 @@ class StageRunner:
             if (diff.after or "").startswith(("image:", "scratch")):
                 return f"base image changed: {diff.before} -> {diff.after}"
             return "an earlier step of this stage was rebuilt"
+        if diff.name == "sources":
+            told = _sources_change(diff.before, diff.after)
+            if told:
+                return told
         if diff.name == "sources" and (files or before):
             changed = sorted(
                 p for p in files.keys() | before.keys() if files.get(p) != before.get(p)
@@ -828,3 +833,22 @@ def _ssh_env(mounts: Sequence[Mount], env: Sequence[str]) -> list[str]:
         if mount.type == "ssh":
             return [f"SSH_AUTH_SOCK={mount.target}"]
     return []
+
+
+def _sources_change(before: str | None, after: str | None) -> str | None:
+    """A COPY --from or git source that changed, said in words (None: say it generically)."""
+    try:
+        old, new = json.loads(before or ""), json.loads(after or "")
+    except ValueError:
+        return None
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return None
+    if "from" in old and "from" in new and old.get("paths") == new.get("paths"):
+        paths = ", ".join(str(p) for p in new.get("paths", [])) or "its files"
+        return (
+            f"{paths} from a stage or image that changed "
+            f"({str(old['from'])[:19]} -> {str(new['from'])[:19]})"
+        )
+    if "commit" in old and "commit" in new and old.get("git") == new.get("git"):
+        return f"git {new['git']} moved: {str(old['commit'])[:12]} -> {str(new['commit'])[:12]}"
+    return None
