@@ -100,6 +100,10 @@ def test_dy007_dy008() -> None:
     assert only("DY007", "FROM a:1\nRUN --mount=type=cache,target=/root/.npm npm ci\n") == []
     assert only("DY008", "FROM a:1\nADD https://x/y.tgz /y\n") == [("DY008", 2)]
     assert only("DY008", "FROM a:1\nADD --checksum=sha256:00 https://x/y.tgz /y\n") == []
+    # a git repository: a branch or tag moves, a commit does not
+    assert only("DY008", "FROM a:1\nADD https://h/r.git#main /src\n") == [("DY008", 2)]
+    assert only("DY008", "FROM a:1\nADD git@h:r.git /src\n") == [("DY008", 2)]
+    assert only("DY008", f"FROM a:1\nADD https://h/r.git#{'a' * 40} /src\n") == []
 
 
 def test_dy009_dy010_stages() -> None:

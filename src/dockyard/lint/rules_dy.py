@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from dockyard.build.git import is_git_ref, parse_git_ref
 from dockyard.lint.model import (
     Edit,
     Instruction,
@@ -385,15 +386,25 @@ def dy007(ctx: LintInput) -> Iterator[Hit]:
     "DY008",
     W,
     "ADD of a URL without --checksum: the download is not verified",
-    "Use ADD --checksum=sha256:<digest> <url> <dest>.",
+    "Use ADD --checksum=sha256:<digest> <url> <dest>; for a git repository, pin the commit:"
+    " ADD <repo>#<commit hash> <dest>.",
 )
 def dy008(ctx: LintInput) -> Iterator[Hit]:
     for inst in ctx.instructions:
         if inst.keyword != "ADD" or inst.flag("checksum") is not None:
             continue
-        if any(src.startswith(("http://", "https://")) for src in inst.args[:-1]):
+        sources = inst.args[:-1]
+        git = [src for src in sources if is_git_ref(src)]
+        if any(not _COMMIT.fullmatch(parse_git_ref(src).ref) for src in git):
+            yield Hit(
+                inst.line,
+                "ADD of a git repository at a branch or tag: what it checks out can change",
+            )
+        elif any(src.startswith(("http://", "https://")) for src in sources if src not in git):
             yield Hit(inst.line)
 
+
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 # ------------------------------------------------------------------ stages
 
