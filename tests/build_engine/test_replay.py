@@ -404,6 +404,10 @@ def test_cache_prune_removes_records_asked_for_or_whose_image_is_gone(
     assert dy("cache", "prune").returncode == 0  # drops build roots: the untagged image goes
     assert len(list(records.iterdir())) == 1
     assert replayed(build(dy, ctx, "-t", "shop:kept"))
+    du = json.loads(dy("cache", "du", "--format", "json").stdout)
+    assert du["builds"]["count"] == 1
+    assert du["builds"]["bytes"] > 0
+    assert "build records" in dy("cache", "du").stdout
     assert dy("cache", "prune", "--all").returncode == 0
     assert list(records.iterdir()) == []
 

@@ -317,10 +317,17 @@ class DiskUsage:
     blobs: UsageLine  # layer blobs only the cache refers to (no tagged image does)
     mounts: UsageLine  # RUN --mount=type=cache directories
     unreferenced_layers: UsageLine = field(default=UsageLine(0, 0))
+    builds: UsageLine = field(default=UsageLine(0, 0))  # build records (no-op rebuilds)
 
     @property
     def total(self) -> int:
-        return self.layers.bytes + self.records.bytes + self.blobs.bytes + self.mounts.bytes
+        return (
+            self.layers.bytes
+            + self.records.bytes
+            + self.blobs.bytes
+            + self.mounts.bytes
+            + self.builds.bytes
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -329,6 +336,7 @@ class DiskUsage:
             "blobs": self.blobs.to_dict(),
             "mounts": self.mounts.to_dict(),
             "unreferenced_layers": self.unreferenced_layers.to_dict(),
+            "builds": self.builds.to_dict(),
             "total": self.total,
         }
 
@@ -387,7 +395,13 @@ def disk_usage(store: Store) -> DiskUsage:
         if _mounts_dir(store).is_dir()
         else []
     )
+    build_sizes = []
+    build_dir = Path(replay.records_dir(store.home))
+    for path in build_dir.iterdir() if build_dir.is_dir() else []:
+        with contextlib.suppress(OSError):  # a record being replaced right now
+            build_sizes.append(path.stat().st_size)
     return DiskUsage(
+        builds=UsageLine(len(build_sizes), sum(build_sizes)),
         layers=UsageLine(len(dirs), layers),
         records=UsageLine(len(records), sum(r.size for r in records)),
         blobs=UsageLine(len(present), sum(_blob_size(store, d) for d in present)),

@@ -29,6 +29,7 @@ def du_command(output_format: str) -> None:
         ("step records", usage.records.count, usage.records.bytes),
         ("cache-only layer blobs", usage.blobs.count, usage.blobs.bytes),
         ("cache mounts", usage.mounts.count, usage.mounts.bytes),
+        ("build records", usage.builds.count, usage.builds.bytes),
     ]
     click.echo(f"{'TYPE':<24}{'COUNT':>8}{'SIZE':>12}")
     for name, count, size in rows:
