@@ -35,6 +35,7 @@ from dockyard.build.dockerignore import (
     has_wildcards,
     parse_dockerignore,
 )
+from dockyard.build.replay import RACY_WINDOW_NS
 from dockyard.build.snapshot import dockyard_home
 from dockyard.errors import BuildContextError, StoreError
 
@@ -131,7 +132,7 @@ class StatCache:
         prefix: Path,
         *,
         db: Path | None = None,
-        racy_window_ns: int = 2_000_000_000,
+        racy_window_ns: int = RACY_WINDOW_NS,
     ) -> None:
         self.db = db if db is not None else dockyard_home() / "cache" / "context-stat.sqlite"
         self.prefix = str(prefix.absolute()).rstrip("/") + "/"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 from dockyard.build import cache_io, executor, replay
 from dockyard.build.context import BuildContext, Selection
 from dockyard.build.keys import KeyInputs
+from dockyard.build.layer import LayerBlob, write_layer_from_dir
 from dockyard.build.layers import CachedStep, Layer, LayerCache
 from dockyard.build.options import BuildOptions
 from dockyard.build.remote import BuiltStep, StepSink, StepSource
@@ -450,14 +453,7 @@ class Builder:
         """
         selection = context.select(["."])
         inputs = KeyInputs.of(
-            "from-context",
-            "scratch",
-            [
-                ("content", selection.digest),
-                ("platform", str(self.options.platform)),
-                ("compression", "gzip"),
-                ("source-date-epoch", str(self.source_date_epoch or "")),
-            ],
+            "from-context", "scratch", [("content", selection.digest), *self.layer_inputs()]
         )
         hit = None if self.options.no_cache else self.lookup(inputs.key)
         layer = hit.layer if hit is not None else self._directory_layer(context, selection, name)
@@ -473,7 +469,6 @@ class Builder:
         self, context: BuildContext, selection: Selection, name: str
     ) -> Layer | None:
         from dockyard.build.copy import CopyRequest, copy_selection
-        from dockyard.build.layer import write_layer_from_dir
 
         tmp = self.store.home / "tmp"
         with tempfile.TemporaryDirectory(dir=tmp, prefix="from-context-") as scratch:
@@ -482,18 +477,41 @@ class Builder:
             request = CopyRequest(sources=(".",), dest="/", dest_is_dir=True)
             copy_selection(context.root, selection.matches, root, request)
             blob = write_layer_from_dir(root, tmp, source_date_epoch=self.source_date_epoch)
-            try:
-                if blob.entries == 0:
-                    return None
-                descriptor = Descriptor(blob.media_type, Digest.parse(blob.digest), blob.size)
-                with self.store.writing():
-                    self.store.adopt_blob(blob.path, descriptor)
-                diff_id = Digest.parse(blob.diff_id)
-                self.cache.adopt(diff_id, root)
+            return self.keep_layer(blob, _mover(root), f"FROM {name} (a directory)")
+
+    # -- new layers ---------------------------------------------------------------------------------
+    def layer_inputs(self) -> list[tuple[str, Any]]:
+        """Key inputs every layer step shares: what changes the bytes of any layer."""
+        out: list[tuple[str, Any]] = [
+            ("platform", str(self.options.platform)),
+            ("compression", "gzip"),
+        ]
+        if self.source_date_epoch is not None:
+            out.append(("source-date-epoch", str(self.source_date_epoch)))
+        return out
+
+    def keep_layer(
+        self, blob: LayerBlob, keep_dir: Callable[[Path], None], created_by: str
+    ) -> Layer | None:
+        """A new layer: its blob moved into the store, its directory into the layer cache.
+
+        ``keep_dir`` moves the directory to the path it is given, and is called only when
+        that layer is not in the cache yet. None when the layer came out empty.
+        """
+        try:
+            if blob.entries == 0:
+                return None
+            descriptor = Descriptor(blob.media_type, Digest.parse(blob.digest), blob.size)
+            with self.store.writing():  # hashed as it was written: moved, not copied
+                self.store.adopt_blob(blob.path, descriptor)
+            diff_id = Digest.parse(blob.diff_id)
+            target = self.cache.layer_dir(diff_id)
+            if not target.exists():
+                keep_dir(target)
                 self.cache.remember_size(diff_id, blob.uncompressed_size)
-            finally:
-                blob.path.unlink(missing_ok=True)
-        return Layer(diff_id, descriptor, created=now(), created_by=f"FROM {name} (a directory)")
+            return Layer(diff_id, descriptor, created=now(), created_by=created_by)
+        finally:
+            blob.path.unlink(missing_ok=True)
 
     def _open_image(self, name: str) -> Image:
         """Open a base image: a matching --build-context first, else the store, else its registry."""
@@ -618,6 +636,16 @@ class Builder:
             cache_misses=self.counter.misses,
             steps=tuple(self.counter.steps),
         )
+
+
+def _mover(source: Path) -> Callable[[Path], None]:
+    """Move ``source`` to a target; a target another build made meanwhile is left as it is."""
+
+    def move(target: Path) -> None:
+        with contextlib.suppress(OSError):
+            source.rename(target)
+
+    return move
 
 
 def _layer_history(config: ImageConfig) -> list[HistoryEntry]:

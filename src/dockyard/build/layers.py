@@ -139,14 +139,6 @@ class LayerCache:
             sizes.mkdir(exist_ok=True)
             (sizes / diff_id.hex).write_text(str(size))
 
-    def adopt(self, diff_id: Digest, upper: Path) -> Path:
-        """Make a finished overlay upper directory the layer directory of ``diff_id``."""
-        target = self.layer_dir(diff_id)
-        if not target.exists():
-            with contextlib.suppress(OSError):
-                upper.rename(target)
-        return target
-
     # -- step records ----------------------------------------------------------------------
     def _record_path(self, key: str) -> Path:
         return self.steps_dir / key.partition(":")[2]

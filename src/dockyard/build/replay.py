@@ -26,8 +26,9 @@ What the record proves, and how:
   stamp is marked racy and no record is written (git's "racy clean" rule).
 - **base images**: each ``FROM`` image resolved from the local store is recorded as the
   tag and the digest the build used; a base pulled from a registry, a ``--build-context``,
-  an ``ADD`` of a URL, or any option outside :data:`REPLAYABLE_FLAGS` makes a build
-  unrecordable.
+  an ``ADD`` of a URL or a git repository, or an option that does more than store the
+  image (an output, a push, a cache export, a secret: ``dockyard.cli._replay`` lists the
+  options a replay reads) makes a build unrecordable.
 - **the result**: the tags the build wrote must still name its manifest, and every blob of
   the image (manifest, config, layers) must still be in the store.
 
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 __all__ = [
     "RACY_WINDOW_NS",
     "RECORD_VERSION",
-    "REPLAYABLE_FLAGS",
     "Stamp",
     "build_request",
     "check",
@@ -71,28 +71,9 @@ __all__ = [
 ]
 
 RECORD_VERSION = 2
-RACY_WINDOW_NS = 2_000_000_000
+RACY_WINDOW_NS = 2_000_000_000  # also the context stat cache's (build/context.py)
 RECORDS = os.path.join("cache", "builds")
-TAGS_FILE = "repositories.json"
-
-# The ``dockyard build`` options a replayable request may use; any other option (an
-# output, a push, a cache import or export, a secret, a build context, --no-cache, a
-# Dockerfile on stdin) means the command does more than report a result.
-REPLAYABLE_FLAGS = (
-    "--file",
-    "--tag",
-    "--target",
-    "--build-arg",
-    "--platform",
-    "--network",
-    "--progress",
-    "--format",
-    "--iidfile",
-    "--metadata-file",
-    "--jobs",
-    "--explain-cache",
-    "--load",
-)
+TAGS_FILE = "repositories.json"  # the store's tag index, read without importing the store
 
 
 def paths(context: str, dockerfile: str | None) -> tuple[str, str]:
@@ -350,7 +331,9 @@ def records_dir(home: str | os.PathLike[str]) -> str:
     return os.path.join(home, RECORDS)
 
 
-def settle_tags(tags: Mapping[str, str], home: str | os.PathLike[str]) -> tuple[bool, Any]:
+def settle_tags(
+    tags: Mapping[str, str], home: str | os.PathLike[str]
+) -> tuple[bool, tuple[int, ...] | None]:
     """Whether every tag still names its digest, and the tag index file's identity then.
 
     The identity (device, inode, size, times; the store replaces the file on every

@@ -15,13 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockyard.build import executor
-from dockyard.build.context import BuildContext, StatCache
+from dockyard.build import executor, git
 from dockyard.build.copy import CopyRequest, copy_into, copy_selection, resolve_dest
 from dockyard.build.fetch import Download, download, is_url
-from dockyard.build.git import GitRef, is_git_ref, parse_git_ref
-from dockyard.build.git import checkout as checkout_git
-from dockyard.build.git import resolve as resolve_git
 from dockyard.build.keys import KeyInputs
 from dockyard.build.layer import Compression, write_layer_from_upper
 from dockyard.build.layers import CachedStep, Layer
@@ -31,7 +27,6 @@ from dockyard.build.stage import (
     apply_metadata,
     created_by,
     join_workdir,
-    now,
 )
 from dockyard.dockerfile import (
     AddInstruction,
@@ -58,7 +53,6 @@ from dockyard.errors import (
     UsageError,
 )
 from dockyard.oci import (
-    Descriptor,
     Digest,
     HistoryEntry,
 )
@@ -247,33 +241,10 @@ class StageRunner:
                 compression=Compression.GZIP,
                 source_date_epoch=b.source_date_epoch,
             )
-            try:
-                if blob.entries == 0:
-                    layer = None
-                else:
-                    descriptor = Descriptor(blob.media_type, Digest.parse(blob.digest), blob.size)
-                    with b.store.writing():  # hashed as it was written: moved, not copied
-                        b.store.adopt_blob(blob.path, descriptor)
-                    diff_id = Digest.parse(blob.diff_id)
-                    if not b.cache.layer_dir(diff_id).exists():
-                        snap.keep_upper(b.cache.layer_dir(diff_id))
-                        b.cache.remember_size(diff_id, blob.uncompressed_size)
-                    layer = Layer(diff_id, descriptor, created=now(), created_by=history)
-            finally:
-                blob.path.unlink(missing_ok=True)
+            layer = b.keep_layer(blob, snap.keep_upper, history)
         b.cache.record(inputs, layer)
         del task
         return layer
-
-    def _layer_inputs(self) -> list[tuple[str, Any]]:
-        """Inputs every layer step shares: what changes the bytes of any layer."""
-        out: list[tuple[str, Any]] = [
-            ("platform", str(self.b.options.platform)),
-            ("compression", "gzip"),
-        ]
-        if self.b.source_date_epoch is not None:
-            out.append(("source-date-epoch", str(self.b.source_date_epoch)))
-        return out
 
     # -- WORKDIR -------------------------------------------------------------------------------------
     def _workdir(self, instr: WorkdirInstruction, path: str, label: str | None) -> None:
@@ -295,7 +266,7 @@ class StageRunner:
                     os.lchown(host, *owner)
 
         inputs = KeyInputs.of(
-            "workdir", self.state.key, [("path", path), ("user", user), *self._layer_inputs()]
+            "workdir", self.state.key, [("path", path), ("user", user), *self.b.layer_inputs()]
         )
         self._step(instr, inputs, mkdir, history=f"WORKDIR {path}", label=label)
 
@@ -337,7 +308,7 @@ class StageRunner:
                 ("workdir", state.workdir()),
                 ("network", network),
                 ("mounts", mount_inputs),
-                *self._layer_inputs(),
+                *self.b.layer_inputs(),
             ],
         )
         task_lines: list[str] = []
@@ -577,8 +548,8 @@ class StageRunner:
                 source_line=instr.original,
             )
         downloads: list[Download] = []
-        git_source: tuple[GitRef, str] | None = None
-        if isinstance(instr, AddInstruction) and any(is_git_ref(s) for s in instr.sources):
+        git_source: tuple[git.GitRef, str, bool] | None = None  # ref, commit, keep .git
+        if isinstance(instr, AddInstruction) and any(git.is_git_ref(s) for s in instr.sources):
             if len(instr.sources) != 1 or instr.contents:
                 raise DockerfileError(
                     "ADD of a git repository takes exactly one source",
@@ -586,9 +557,9 @@ class StageRunner:
                     line=instr.location.start_line,
                     source_line=instr.original,
                 )
-            ref = parse_git_ref(instr.sources[0])
+            ref = git.parse_git_ref(instr.sources[0])
             self.b.block_replay("ADD of a git repository, whose refs move")
-            git_source = (ref, resolve_git(ref))
+            git_source = (ref, git.resolve(ref), instr.keep_git_dir)
             instr = dataclasses.replace(instr, sources=())
         elif isinstance(instr, AddInstruction):
             urls = [s for s in instr.sources if is_url(s)]
@@ -621,7 +592,7 @@ class StageRunner:
                 "git": git_source[0].remote,
                 "commit": git_source[1],
                 "subdir": git_source[0].subdir,
-                "keep_git_dir": bool(getattr(instr, "keep_git_dir", False)),
+                "keep_git_dir": git_source[2],
             }
         elif from_ref:
             source_identity = {"from": self._source_key(from_ref), "paths": list(instr.sources)}
@@ -644,7 +615,7 @@ class StageRunner:
                 ("chmod", instr.chmod or ""),
                 ("excludes", list(instr.excludes)),
                 ("parents", bool(getattr(instr, "parents", False))),
-                *self._layer_inputs(),
+                *self.b.layer_inputs(),
             ],
         )
 
@@ -665,10 +636,7 @@ class StageRunner:
             for fetched in downloads:
                 self._place_download(root, fetched, request)
             if git_source is not None:
-                keep = bool(getattr(instr, "keep_git_dir", False))
-                self._add_git(
-                    root, git_source, dataclasses.replace(request, dest_is_dir=True), keep
-                )
+                self._add_git(root, git_source, request)
                 return
             if not instr.sources:
                 return
@@ -699,16 +667,13 @@ class StageRunner:
                 fetched.path.unlink(missing_ok=True)
 
     def _add_git(
-        self, root: Path, source: tuple[GitRef, str], request: CopyRequest, keep_git_dir: bool
+        self, root: Path, source: tuple[git.GitRef, str, bool], request: CopyRequest
     ) -> None:
         """Check the commit out (shallow) and copy its tree into the destination directory."""
-        ref, commit = source
+        ref, commit, keep_git_dir = source
         with tempfile.TemporaryDirectory(dir=self.b.store.home / "tmp", prefix="git-") as tmp:
-            tree = checkout_git(ref, commit, Path(tmp) / "checkout", keep_git_dir=keep_git_dir)
-            stats = StatCache(tree, db=Path(tmp) / "stat.sqlite")  # not the shared one
-            context = BuildContext(tree, ignore=[], stat_cache=stats)
-            selection = context.select(["."])
-            copy_selection(tree, selection.matches, root, request)
+            tree = git.checkout(ref, commit, Path(tmp) / "checkout", keep_git_dir=keep_git_dir)
+            copy_into(tree, root, dataclasses.replace(request, sources=(".",), dest_is_dir=True))
 
     def _place_download(self, root: Path, fetched: Download, request: CopyRequest) -> None:
         """An ADDed URL: 0600 (as BuildKit), owned by --chown or root, mtime from Last-Modified."""

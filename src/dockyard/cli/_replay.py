@@ -1,8 +1,8 @@
 """The no-op fast path of ``dockyard build``: answer from the build record, before click loads.
 
 :func:`try_replay` reads ``dockyard build`` arguments with a small parser that knows
-only the options in :data:`dockyard.build.replay.REPLAYABLE_FLAGS`, and only their
-plain spellings. Anything else (another option, ``-`` for stdin, a malformed value)
+only the options below (``_VALUE_OPTIONS``, ``_FLAGS``: those that do no more than
+store the image), and only their plain spellings. Anything else (another option, ``-`` for stdin, a malformed value)
 returns None and the normal command runs, parses, and reports errors as usual; so
 this parser never has to reject anything itself. When the request's record proves
 that nothing changed, it prints what the build would print and returns the exit code.
