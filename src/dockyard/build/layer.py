@@ -176,6 +176,22 @@ _NUL32 = b"\0" * 32
 _TAIL = b"\0" * (32 + 32 + 8 + 8 + 155 + 12)  # uname, gname, dev fields, prefix, padding
 
 
+def _header(info: tarfile.TarInfo) -> bytes:
+    """``info``'s header as ``tarfile`` writes it in PAX format; the common case directly."""
+    mtime = info.mtime
+    if not info.pax_headers and info.type in _FAST_TYPES and isinstance(mtime, int):
+        header = ustar_header(
+            info.name, info.mode, info.uid, info.gid, info.size, mtime, info.type,
+            info.linkname,
+        )  # fmt: skip
+        if header is not None:
+            return header
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+_FAST_TYPES = (tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE)
+
+
 def ustar_header(
     name: str,
     mode: int,
@@ -243,25 +259,16 @@ class _TarWriter:
         return seconds
 
     def whiteout(self, rel: str) -> None:
-        mtime = self.epoch if self.epoch is not None else 0
-        header = ustar_header(rel, 0, 0, 0, 0, mtime, tarfile.REGTYPE)
-        if header is not None:
-            self._emit(header)
-            self.count += 1
-            return
         info = tarfile.TarInfo(rel)
         info.type = tarfile.REGTYPE
         info.mode = 0
         info.mtime = self.epoch if self.epoch is not None else 0
         info.uname = info.gname = ""
-        self._emit(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._emit(_header(info))
         self.count += 1
 
     def entry(self, rel: str, full: str | Path, st: os.stat_result) -> None:
         mode = st.st_mode
-        fast = stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
-        if fast and self._fast_entry(rel, full, st):
-            return
         info = tarfile.TarInfo(rel + "/" if stat.S_ISDIR(mode) else rel)
         info.mode = stat.S_IMODE(mode)
         info.uid = st.st_uid
@@ -300,44 +307,10 @@ class _TarWriter:
                 info.pax_headers = {
                     "SCHILY.xattr." + _CAPABILITY: cap.decode("utf-8", "surrogateescape")
                 }
-        self._emit(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._emit(_header(info))
         self.count += 1
         if content:
             self._copy(full, st.st_size)
-
-    def _fast_entry(self, rel: str, full: str | Path, st: os.stat_result) -> bool:
-        """A file, directory or symlink whose header needs no pax record; False otherwise."""
-        mode = st.st_mode
-        size = 0
-        linkname = ""
-        if stat.S_ISDIR(mode):
-            name, typeflag = rel + "/", tarfile.DIRTYPE
-        elif stat.S_ISLNK(mode):
-            name, typeflag = rel, tarfile.SYMTYPE
-            linkname = os.readlink(full)
-        elif st.st_nlink > 1:
-            return False  # hard links: the general path keeps the inode table
-        else:
-            name, typeflag, size = rel, tarfile.REGTYPE, st.st_size
-        if not stat.S_ISLNK(mode) and _getxattr(full, _CAPABILITY) is not None:
-            return False  # file capabilities go into a pax record
-        header = ustar_header(
-            name,
-            stat.S_IMODE(mode),
-            st.st_uid,
-            st.st_gid,
-            size,
-            self._mtime(st.st_mtime_ns),
-            typeflag,
-            linkname,
-        )
-        if header is None:
-            return False
-        self._emit(header)
-        self.count += 1
-        if size:
-            self._copy(full, size)
-        return True
 
     def _copy(self, full: str | Path, size: int) -> None:
         fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
